@@ -1,0 +1,17 @@
+//! The PyO3 binding layer: thin wrappers that convert arguments once and call the plain
+//! Rust types. Nothing in here holds logic worth testing on its own.
+
+mod errors;
+mod featurizer;
+mod hashing;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", crate::VERSION)?;
+    errors::register(m)?;
+    hashing::register(m)?;
+    featurizer::register(m)?;
+    Ok(())
+}
