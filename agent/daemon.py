@@ -1,0 +1,217 @@
+"""The agent daemon: wires the store, the inbox, the intake pipeline and sync together
+on one event loop, and stops cleanly on SIGTERM/SIGINT.
+
+Threads: SQLite runs on one dedicated thread (``db``); ONNX and hashing run in
+``asyncio.to_thread``; everything else is asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agent.errors import DocumentError
+from agent.inference.onnx import TextClassifier
+from agent.logs import kv
+from agent.pipeline import IntakePipeline
+from agent.profile import GatewayProfile
+from agent.protocol import Envelope, Kind, heartbeat_subject
+from agent.settings import AgentSettings
+from agent.sources.inbox import Folders, InboxScanner, original_name
+from agent.store import DocStatus, Store
+from agent.sync.commands import CommandConsumer
+from agent.sync.link import NatsLink
+from agent.sync.outbox import OutboxPump
+
+log = logging.getLogger("agent.daemon")
+T = TypeVar("T")
+
+STORE_FILE = "agent.db"
+
+
+class Daemon:
+    def __init__(self, settings: AgentSettings, profile: GatewayProfile) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.folders = Folders.under(settings.data_dir, settings.inbox)
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dwc-store")
+        self.stop_event = asyncio.Event()
+        self.store: Store | None = None
+        self.queue: asyncio.Queue[Path] = asyncio.Queue(
+            maxsize=profile.budgets.max_queued_documents
+        )
+        self._inflight: set[Path] = set()
+
+    async def db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, functools.partial(fn, *args, **kwargs))
+
+    def prepare(self) -> None:
+        """Everything that can fail on bad configuration, before any task starts."""
+        self.folders.create()
+        self.classifier = TextClassifier(
+            self.settings.model_dir, threads=self.profile.budgets.onnx_threads
+        )
+
+    async def run(self) -> None:
+        await asyncio.to_thread(self.prepare)
+        self.store = await self.db(Store, self.settings.data_dir / STORE_FILE)
+        s, b = self.settings, self.profile.budgets
+        self.link = NatsLink(s.nats, name=f"dwc-agent-{s.agent_id}")
+        self.pump = OutboxPump(
+            self.store,
+            self.db,
+            self.link,
+            window=self.profile.sync.outbox_window,
+            timeout=s.nats.request_timeout,
+        )
+        self.commands = CommandConsumer(self.store, self.db, self.link, agent_id=s.agent_id)
+        self.pipeline = IntakePipeline(
+            self.store,
+            self.db,
+            self.classifier,
+            agent_id=s.agent_id,
+            max_document_bytes=b.max_document_bytes,
+            max_remote_text_bytes=self.profile.sync.max_remote_text_bytes,
+            on_outbox=self.pump.notify,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        log.info(
+            "agent.start",
+            extra=kv(
+                agent=s.agent_id,
+                profile=self.profile.name,
+                data_dir=str(s.data_dir),
+                inbox=str(self.folders.inbox),
+                workers=b.workers,
+                model=f"{self.classifier.name}@{self.classifier.version}",
+                nats=s.nats.url,
+            ),
+        )
+        await self.recover()
+        tasks = [
+            asyncio.create_task(self.link.connect_forever(), name="nats-connect"),
+            asyncio.create_task(self.pump.run(), name="outbox"),
+            asyncio.create_task(self.commands.run(), name="commands"),
+            asyncio.create_task(self.watch_inbox(), name="inbox"),
+            asyncio.create_task(self.heartbeat(), name="heartbeat"),
+            *(asyncio.create_task(self.worker(i), name=f"worker-{i}") for i in range(b.workers)),
+        ]
+        stopper = asyncio.create_task(self.stop_event.wait())
+        try:
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stopper and not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            log.info("agent.stopping")
+            for t in [*tasks, stopper]:
+                t.cancel()
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            await self.link.close()
+            await self.db(self.store.close)
+            self._db_thread.shutdown(wait=True)
+            log.info("agent.stopped")
+
+    # --- documents -----------------------------------------------------------------
+    async def recover(self) -> None:
+        """Resume what a previous run left in processing/ (after a crash or kill)."""
+        assert self.store is not None
+        pending = sorted(p for p in self.folders.processing.iterdir() if p.is_file())
+        for path in pending:
+            self._inflight.add(path)
+            await self.queue.put(path)
+        if pending:
+            log.info("agent.recover", extra=kv(files=len(pending)))
+
+    async def watch_inbox(self) -> None:
+        scanner = InboxScanner(self.folders, settle_seconds=self.settings.settle_seconds)
+        while True:
+            room = self.queue.maxsize - self.queue.qsize()
+            if room > 0:
+                for path in await asyncio.to_thread(scanner.scan, room):
+                    self._inflight.add(path)
+                    self.queue.put_nowait(path)
+            await asyncio.sleep(self.settings.poll_interval)
+
+    async def worker(self, n: int) -> None:
+        while True:
+            path = await self.queue.get()
+            try:
+                await self.handle(path)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug, not bad input: leave the file in processing/ for the next start.
+                log.exception("document.crashed", extra=kv(path=str(path), worker=n))
+            finally:
+                self._inflight.discard(path)
+                self.queue.task_done()
+
+    async def handle(self, claimed: Path) -> None:
+        assert self.store is not None
+        name = original_name(claimed)
+        doc_id = await self.pipeline.register(
+            claimed, name=name, source="inbox", received_at=time.time()
+        )
+        doc = await self.db(self.store.db["documents"].get, doc_id)
+        if doc["status"] == DocStatus.PROCESSING:
+            try:
+                await self.pipeline.process(doc_id, claimed, name)
+            except DocumentError as e:
+                await self.db(self.store.fail_document, doc_id, str(e))
+                await asyncio.to_thread(self._move, claimed, self.folders.failed, name, str(e))
+                log.warning("document.failed", extra=kv(doc=doc_id, name=name, reason=str(e)))
+                return
+            doc = await self.db(self.store.db["documents"].get, doc_id)
+        if doc["status"] == DocStatus.FAILED:
+            await asyncio.to_thread(
+                self._move, claimed, self.folders.failed, name, doc["error"] or "failed"
+            )
+        else:
+            await asyncio.to_thread(self._move, claimed, self.folders.done, name, None)
+
+    @staticmethod
+    def _move(src: Path, folder: Path, name: str, error: str | None) -> None:
+        """Move a claimed file out of processing/, keeping its claim id so names never clash."""
+        if not src.exists():
+            return
+        dest = folder / src.name
+        if error is not None:
+            (folder / f"{src.name}.error").write_text(f"{name}: {error}\n")
+        os.replace(src, dest)  # same file system: processing/, done/ and failed/ share data_dir
+
+    # --- status ----------------------------------------------------------------------
+    async def heartbeat(self) -> None:
+        assert self.store is not None
+        every = self.profile.sync.heartbeat_seconds
+        while True:
+            await asyncio.sleep(every)
+            if not self.link.online:
+                continue
+            counts = await self.db(self.store.counts)
+            backlog, oldest = await self.db(self.store.outbox_stats)
+            env = Envelope(
+                kind=Kind.HEARTBEAT,
+                agent=self.settings.agent_id,
+                body={
+                    "documents": counts,
+                    "outbox_backlog": backlog,
+                    "outbox_oldest_age": round(time.time() - oldest, 3) if oldest else 0.0,
+                    "queued": self.queue.qsize(),
+                    "profile": self.profile.name,
+                },
+            )
+            with contextlib.suppress(Exception):
+                assert self.link.nc is not None
+                await self.link.nc.publish(heartbeat_subject(self.settings.agent_id), env.encode())

@@ -1,0 +1,117 @@
+"""Text extraction for the document types the agent reads locally.
+
+Supported: plain text (.txt, .text, .log, .csv), Markdown (.md), HTML (.html, .htm) and
+JSON (.json: the string values, depth first). PDF and others come with the workflow
+engine. Every failure is a DocumentError with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import PurePath
+from typing import Any
+
+from agent.errors import DocumentError
+
+MEDIA_TYPES = {
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".log": "text/plain",
+    ".csv": "text/csv",
+    ".md": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".json": "application/json",
+}
+
+_MAX_JSON_DEPTH = 64
+
+
+def media_type_for(name: str) -> str | None:
+    return MEDIA_TYPES.get(PurePath(name).suffix.lower())
+
+
+class _TextOfHtml(HTMLParser):
+    _SKIP = frozenset({"script", "style", "head", "template", "noscript"})
+    _BLOCK = frozenset(
+        {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "title", "td", "th"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _json_strings(value: Any, out: list[str], depth: int = 0) -> None:
+    if depth > _MAX_JSON_DEPTH:
+        raise DocumentError(f"JSON nested deeper than {_MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _json_strings(v, out, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _json_strings(v, out, depth + 1)
+
+
+def _normalise_space(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def extract_text(name: str, data: bytes) -> tuple[str, str]:
+    """Return ``(text, media_type)`` of a document, or raise DocumentError."""
+    media_type = media_type_for(name)
+    if media_type is None:
+        supported = ", ".join(sorted(MEDIA_TYPES))
+        raise DocumentError(
+            f"unsupported file type {PurePath(name).suffix or '(none)'!r} (supported: {supported})"
+        )
+    if b"\x00" in data[:8192]:
+        raise DocumentError("binary content (NUL bytes) in a text document")
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DocumentError(f"not valid UTF-8 (invalid byte at offset {e.start})") from None
+    if media_type == "text/html":
+        parser = _TextOfHtml()
+        parser.feed(raw)
+        parser.close()
+        text = "".join(parser.parts)
+    elif media_type == "application/json":
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise DocumentError(
+                f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+            ) from None
+        except RecursionError:
+            raise DocumentError(f"JSON nested deeper than {_MAX_JSON_DEPTH} levels") from None
+        strings: list[str] = []
+        _json_strings(parsed, strings)
+        text = "\n".join(strings)
+    else:
+        text = raw
+    text = _normalise_space(text)
+    if not text:
+        raise DocumentError("document has no text")
+    return text, media_type

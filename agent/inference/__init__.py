@@ -1,0 +1,1 @@
+"""Local model inference (ONNX Runtime)."""

@@ -1,0 +1,1 @@
+"""Dispatch of remote jobs to Ray: the job handlers and the dispatcher."""
