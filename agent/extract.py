@@ -7,6 +7,7 @@ engine. Every failure is a DocumentError with a one-line reason.
 
 from __future__ import annotations
 
+import codecs
 import json
 from html.parser import HTMLParser
 from pathlib import PurePath
@@ -44,7 +45,9 @@ class _TextOfHtml(HTMLParser):
         self._skipping = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
+        if tag == "body":
+            self._skipping = 0  # </head> is optional: <body> ends whatever was skipped
+        elif tag in self._SKIP:
             self._skipping += 1
         elif tag in self._BLOCK:
             self.parts.append("\n")
@@ -91,7 +94,9 @@ def extract_text(name: str, data: bytes) -> tuple[str, str]:
     try:
         raw = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DocumentError(f"not valid UTF-8 (invalid byte at offset {e.start})") from None
+        # utf-8-sig reports offsets after the BOM; name the offset in the file
+        offset = e.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        raise DocumentError(f"not valid UTF-8 (invalid byte at offset {offset})") from None
     if media_type == "text/html":
         parser = _TextOfHtml()
         parser.feed(raw)

@@ -26,8 +26,11 @@ class NatsSettings(BaseModel):
 
 
 def _default_agent_id() -> str:
-    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
-    return (host or "agent")[:64]
+    """The hostname made into a valid agent id (ASCII, starting with a letter or digit)."""
+    host = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in socket.gethostname()
+    )
+    return (host.lstrip("-_") or "agent")[:64]
 
 
 class AgentSettings(BaseSettings):

@@ -98,6 +98,9 @@ MIGRATIONS: list[str] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# A step that starts a remote job is "<name>.request"; the job's result is step "<name>".
+_REQUEST_SUFFIX = ".request"
+
 
 class DocStatus:
     PROCESSING = "processing"  # local steps running
@@ -226,7 +229,12 @@ class Store:
         job: tuple[str, str] | None = None,
     ) -> None:
         """Commit one step's result, with its document update, outgoing messages and any
-        remote job it starts, in a single transaction."""
+        remote job it starts, in a single transaction.
+
+        A step that starts a job is named ``<name>.request``; the job's result is committed
+        later as step ``<name>`` (see ``apply_job_result``). Raises ValueError otherwise."""
+        if job is not None and not step.endswith(_REQUEST_SUFFIX):
+            raise ValueError(f"step {step!r} starts a job, so its name must end in '.request'")
         now = time.time()
         with self.tx() as c:
             c.execute(
@@ -343,7 +351,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?)",
                 (
                     job["run_id"],
-                    job["step"],
+                    job["step"].removesuffix(_REQUEST_SUFFIX),
                     "ok" if succeeded else "failed",
                     json.dumps(output),
                     now,

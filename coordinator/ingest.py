@@ -90,7 +90,9 @@ class Ingest:
         b = env.body
         doc_id = require(b, "document_id", str)
         confidence = b.get("confidence")
-        if confidence is not None and not isinstance(confidence, int | float):
+        if confidence is not None and (
+            not isinstance(confidence, int | float) or isinstance(confidence, bool)
+        ):
             raise ProtocolError("body field 'confidence' must be a number")
         doc = s.get(Document, doc_id)
         if doc is not None and doc.agent_id != env.agent:

@@ -161,6 +161,8 @@ def split_sentences(text: str) -> list[str]:
 def summarize(text: str, max_sentences: int = 3, max_chars: int = 600) -> dict[str, Any]:
     if not isinstance(text, str):
         raise ValueError(f"text is {type(text).__name__}, expected str")
+    if not isinstance(max_sentences, int) or isinstance(max_sentences, bool):
+        raise ValueError(f"max_sentences is {type(max_sentences).__name__}, expected int")
     if not 1 <= max_sentences <= 20:
         raise ValueError(f"max_sentences={max_sentences} must be between 1 and 20")
     text = text[:MAX_INPUT_CHARS]
