@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent.aio import cancel_and_wait
 from agent.errors import DocumentError
 from agent.inference.onnx import TextClassifier
 from agent.logs import kv
@@ -109,15 +110,17 @@ class Daemon:
         ]
         stopper = asyncio.create_task(self.stop_event.wait())
         try:
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if t is not stopper and not t.cancelled() and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+            # Tasks run until stopped; one may finish early on purpose (the connect task
+            # once connected), but one that fails stops the agent with its error.
+            pending: set[asyncio.Task[Any]] = {stopper, *tasks}
+            while not stopper.done():
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    if t is not stopper and not t.cancelled() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
         finally:
             log.info("agent.stopping")
-            for t in [*tasks, stopper]:
-                t.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            await cancel_and_wait([*tasks, stopper])
             await self.link.close()
             await self.db(self.store.close)
             self._db_thread.shutdown(wait=True)

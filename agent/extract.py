@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import PurePath
 from typing import Any
@@ -76,6 +77,18 @@ def _json_strings(value: Any, out: list[str], depth: int = 0) -> None:
             _json_strings(v, out, depth + 1)
 
 
+_MD_MARKUP = re.compile(
+    r"^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+(?=\S))|\*\*|__|`+|^\s*\|?[-:| ]{3,}\|?\s*$", re.MULTILINE
+)
+
+
+def _strip_markdown(text: str) -> str:
+    """Drop Markdown markup that is not words: heading and quote marks, bullets,
+    emphasis, code ticks, table rules and cell pipes."""
+    text = _MD_MARKUP.sub("", text)
+    return re.sub(r"\s*\|\s*", " ", text)
+
+
 def _normalise_space(text: str) -> str:
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
@@ -114,6 +127,8 @@ def extract_text(name: str, data: bytes) -> tuple[str, str]:
         strings: list[str] = []
         _json_strings(parsed, strings)
         text = "\n".join(strings)
+    elif media_type == "text/markdown":
+        text = _strip_markdown(raw)
     else:
         text = raw
     text = _normalise_space(text)

@@ -50,6 +50,7 @@ class NatsServer:
         *,
         log_file: Path | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         ready_timeout: float = 15.0,
     ) -> None:
         self.host = host
@@ -60,7 +61,8 @@ class NatsServer:
             store_dir = Path(self._tmp.name)
         self.store_dir = store_dir
         self.log_file = log_file
-        self.port = 0
+        self.fixed_port = port  # 0: pick a free one at each start
+        self.port = port
         self.monitor_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -71,9 +73,12 @@ class NatsServer:
     def start(self) -> NatsServer:
         binary = nats_server_binary()
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
         last_error = "not started"
         for _attempt in range(3):
-            self.port, self.monitor_port = free_port(self.host), free_port(self.host)
+            self.port = self.fixed_port or free_port(self.host)
+            self.monitor_port = free_port(self.host)
             cmd = [
                 binary,
                 "-a",

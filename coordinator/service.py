@@ -10,6 +10,7 @@ import signal
 import time
 from typing import Any
 
+from agent.aio import cancel_and_wait
 from agent.logs import kv
 from agent.sync.link import NatsLink
 from coordinator.dispatch.ray import Dispatcher, RayCluster
@@ -67,9 +68,7 @@ class Coordinator:
         if hasattr(signal, "alarm"):
             signal.alarm(0)
         t0 = time.monotonic()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         await self.link.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.ray.stop)

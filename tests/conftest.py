@@ -3,6 +3,7 @@ started on free loopback ports with temp dirs, and always stopped."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,11 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    if not (DEFAULT_MODEL_DIR / "manifest.json").exists():
-        pytest.fail(f"{DEFAULT_MODEL_DIR} has no built model: run `make models` (make test does)")
-    return DEFAULT_MODEL_DIR
+    """The classifier the agent uses (``DWC_MODEL_DIR`` if set, as for the agent itself)."""
+    path = Path(os.environ.get("DWC_MODEL_DIR", DEFAULT_MODEL_DIR))
+    if not (path / "manifest.json").exists():
+        pytest.fail(f"{path} has no built model: run `make models` (make test does)")
+    return path
 
 
 @pytest.fixture(scope="session")

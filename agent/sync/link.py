@@ -93,11 +93,18 @@ class NatsLink:
             return
 
     async def close(self) -> None:
-        # Callers cancel their consumers first; flush what is buffered (acks), then close.
-        if self.nc is not None and not self.nc.is_closed:
-            try:
-                await self.nc.flush(timeout=2)
-            except Exception as e:
-                log.debug("nats.flush_failed", extra=kv(error=repr(e)))
-            await self.nc.close()
+        """Flush what is buffered (acks) and close; never raises, bounded in time, also
+        when the server is already gone. Callers cancel their consumers first."""
+        nc, self.nc = self.nc, None
         self._connected.clear()
+        if nc is None or nc.is_closed:
+            return
+        try:
+            if nc.is_connected:
+                await nc.flush(timeout=2)
+        except Exception as e:
+            log.debug("nats.flush_failed", extra=kv(error=repr(e)))
+        try:
+            await asyncio.wait_for(nc.close(), timeout=5)
+        except Exception as e:
+            log.debug("nats.close_failed", extra=kv(error=repr(e)))

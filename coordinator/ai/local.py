@@ -153,8 +153,13 @@ _STOP = frozenset(
 MAX_INPUT_CHARS = 200_000
 
 
+_WRAPPED = re.compile(r"(?<![.!?:;])\n(?=[a-z(,])")
+
+
 def split_sentences(text: str) -> list[str]:
-    parts = (p.strip() for p in _SENTENCE_END.split(text))
+    """Sentences and stand-alone lines; a line break inside a sentence (hard-wrapped
+    text) is joined first."""
+    parts = (p.strip() for p in _SENTENCE_END.split(_WRAPPED.sub(" ", text)))
     return [p for p in parts if len(_WORD.findall(p)) >= 3]
 
 

@@ -32,6 +32,14 @@ def run_job(job_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     return run_handler(job_type, payload)
 
 
+@ray.remote(num_cpus=0.5)
+def _warm_up() -> int:
+    """Start a worker and import the handlers, so the first real job does not pay for it."""
+    import coordinator.dispatch.handlers  # noqa: F401
+
+    return 0
+
+
 class RayCluster:
     def __init__(self, settings: CoordinatorSettings) -> None:
         self.settings = settings
@@ -54,6 +62,9 @@ class RayCluster:
             kwargs["object_store_memory"] = s.ray_object_store_mb * 1024 * 1024
         t0 = time.monotonic()
         ray.init(**kwargs)
+        # Warm as many workers as can run at once (0.5 CPU each); ready means warm.
+        workers = max(1, int(ray.available_resources().get("CPU", 1) / 0.5))
+        ray.get([_warm_up.remote() for _ in range(workers)], timeout=120)
         self.started = True
         log.info(
             "ray.started",

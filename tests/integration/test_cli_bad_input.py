@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def run_dwc(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(dwc_command(*args), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        dwc_command(*args), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -58,19 +60,37 @@ def test_agent_run_data_dir_is_a_file(tmp_path: Path, gateway_profile: Path) -> 
 def test_agent_run_data_dir_under_a_file(tmp_path: Path, gateway_profile: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = run_dwc("agent", "run", "--profile", str(gateway_profile), "--data-dir", str(blocker / "sub"))
+    proc = run_dwc(
+        "agent", "run", "--profile", str(gateway_profile), "--data-dir", str(blocker / "sub")
+    )
     assert_one_line_error(proc, "data dir", str(blocker / "sub"))
 
 
 def test_agent_run_bad_agent_id(tmp_path: Path, gateway_profile: Path) -> None:
-    proc = run_dwc("agent", "run", "--profile", str(gateway_profile), "--data-dir", str(tmp_path),
-                   "--agent-id", "has spaces")
+    proc = run_dwc(
+        "agent",
+        "run",
+        "--profile",
+        str(gateway_profile),
+        "--data-dir",
+        str(tmp_path),
+        "--agent-id",
+        "has spaces",
+    )
     assert_one_line_error(proc, "agent_id")
 
 
 def test_agent_run_missing_model(tmp_path: Path, gateway_profile: Path) -> None:
-    proc = run_dwc("agent", "run", "--profile", str(gateway_profile), "--data-dir", str(tmp_path / "d"),
-                   "--model-dir", str(tmp_path / "no-model"))
+    proc = run_dwc(
+        "agent",
+        "run",
+        "--profile",
+        str(gateway_profile),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--model-dir",
+        str(tmp_path / "no-model"),
+    )
     assert_one_line_error(proc, "manifest.json")
 
 

@@ -8,10 +8,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+import dwc_core
 import pytest
 from sqlalchemy import select
 
-import dwc_core
 from coordinator.demo import AGENT_ID, DEFAULT_DOCUMENTS, run_demo
 from coordinator.store import Database, Document, Job
 
@@ -43,10 +43,13 @@ def test_demo_processes_every_sample_document(tmp_path: Path, model_dir: Path) -
         assert 0.0 < row["confidence"] <= 1.0
         assert row["summary"], name
         assert row["content_id"] == dwc_core.content_id(samples[name].read_bytes())
-        steps = [s["step"] for s in agent.execute(
-            "SELECT step FROM step_results sr JOIN runs r ON r.id = sr.run_id WHERE r.document_id = ?",
-            (row["id"],),
-        )]
+        steps = [
+            s["step"]
+            for s in agent.execute(
+                "SELECT step FROM step_results sr JOIN runs r ON r.id = sr.run_id WHERE r.document_id = ?",
+                (row["id"],),
+            )
+        ]
         assert sorted(steps) == sorted([*LOCAL_STEPS, "summarize"]), (name, steps)
     assert agent.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     assert agent.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
