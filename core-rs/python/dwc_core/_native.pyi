@@ -92,7 +92,9 @@ class Featurizer:
             TypeError: ``text`` is neither str nor bytes.
         """
 
-    def transform_batch(self, texts: list[str | bytes] | tuple[str | bytes, ...]) -> npt.NDArray[np.float32]:
+    def transform_batch(
+        self, texts: list[str | bytes] | tuple[str | bytes, ...]
+    ) -> npt.NDArray[np.float32]:
         """Many texts -> matrix ``(len(texts), n_features)``; row i equals
         ``transform(texts[i])``. Rows are computed in parallel with the GIL released.
 
