@@ -51,7 +51,10 @@ $(NATIVE): $(DEPS_STAMP) $(RUST_SRC)
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'dwc-src.pth').write_text('$(CURDIR)\n')"
 	@touch $@
 
-models/%/model.onnx: models/%/train.py $(wildcard models/%/data/*) $(NATIVE)
+# A model is rebuilt when its script, its data, the held-out demo documents or the
+# featurizer (the native module) change.
+.SECONDEXPANSION:
+models/%/model.onnx: models/%/train.py $$(wildcard models/$$*/data/*) $$(wildcard deploy/demo/documents/*) $(NATIVE)
 	$(PY) -m models.$*.train
 
 models: $(MODELS)

@@ -3,6 +3,7 @@
 ``tests/core/test_stub.py`` checks that the names here match the built module.
 """
 
+from collections.abc import Sequence
 from typing import Literal, final
 
 import numpy as np
@@ -92,9 +93,7 @@ class Featurizer:
             TypeError: ``text`` is neither str nor bytes.
         """
 
-    def transform_batch(
-        self, texts: list[str | bytes] | tuple[str | bytes, ...]
-    ) -> npt.NDArray[np.float32]:
+    def transform_batch(self, texts: Sequence[str | bytes]) -> npt.NDArray[np.float32]:
         """Many texts -> matrix ``(len(texts), n_features)``; row i equals
         ``transform(texts[i])``. Rows are computed in parallel with the GIL released.
 
