@@ -65,7 +65,7 @@ demo: setup
 	$(VENV)/bin/dwc demo
 
 test-rust: | check-tools
-	cargo test -q -p dwc-core 2>&1 | tail -n 3
+	cargo test -q -p dwc-core 2>&1 | grep -v -E '^(running [0-9]+ tests?|\.+|)$$'
 
 test-py: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
