@@ -8,7 +8,9 @@ the site runs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,12 @@ from pathlib import Path
 from types import TracebackType
 
 from agent.errors import NatsServerError
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """``preexec_fn`` for children that must not outlive their parent (Linux only)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -96,7 +104,12 @@ class NatsServer:
             out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
             try:
                 self.proc = subprocess.Popen(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
                 )
             finally:
                 if self.log_file:

@@ -5,7 +5,6 @@ test harness. Each child gets its own log file and, on Linux, dies with its pare
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -18,16 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.natsd import die_with_parent
+
 
 def dwc_command(*args: str) -> list[str]:
     """The argv that runs ``dwc ARGS`` with this interpreter."""
     return [sys.executable, "-m", "agent", *args]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Child:
@@ -54,7 +49,7 @@ class Child:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
 
     @property
