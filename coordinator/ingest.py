@@ -15,15 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy.orm import Session
 
 from agent.errors import ProtocolError
 from agent.logs import kv
 from agent.protocol import AGENT_ID_RE, SUBJECT_PREFIX, Envelope, Kind, require
 from agent.sync.link import NatsLink
+from agent.sync.pull import consume_forever
 from coordinator.store import Agent, Database, DeadLetter, Document, Event, Job
 
 log = logging.getLogger("coordinator.ingest")
@@ -183,38 +182,6 @@ class Ingest:
         if job_id is not None:
             self.on_job(job_id)
 
-    async def consume(self, stream: str, subject: str, durable: str) -> None:
-        while True:
-            await self.link.wait_online()
-            try:
-                sub = await self.link.js.pull_subscribe(
-                    subject,
-                    durable=durable,
-                    stream=stream,
-                    config=ConsumerConfig(
-                        ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=4096
-                    ),
-                )
-            except Exception as e:
-                log.warning("ingest.subscribe_failed", extra=kv(stream=stream, error=repr(e)))
-                await asyncio.sleep(1.0)
-                continue
-            while True:
-                try:
-                    msgs = await sub.fetch(batch=128, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.warning("ingest.fetch_failed", extra=kv(stream=stream, error=repr(e)))
-                    await asyncio.sleep(0.5)
-                    if not self.link.online:
-                        break
-                    continue
-                for msg in msgs:
-                    await self.handle(msg)
-
     async def heartbeats(self) -> None:
         await self.link.wait_online()
         assert self.link.nc is not None
@@ -229,10 +196,19 @@ class Ingest:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(
-                self.consume("DWC_EVENTS", f"{SUBJECT_PREFIX}.agent.*.evt.>", "coordinator-events")
-            )
-            tg.create_task(
-                self.consume("DWC_JOBS", f"{SUBJECT_PREFIX}.agent.*.job", "coordinator-jobs")
-            )
+            for stream, subject, durable in (
+                ("DWC_EVENTS", f"{SUBJECT_PREFIX}.agent.*.evt.>", "coordinator-events"),
+                ("DWC_JOBS", f"{SUBJECT_PREFIX}.agent.*.job", "coordinator-jobs"),
+            ):
+                tg.create_task(
+                    consume_forever(
+                        self.link,
+                        stream=stream,
+                        subject=subject,
+                        durable=durable,
+                        handle=self.handle,
+                        batch=128,
+                        max_ack_pending=4096,
+                    )
+                )
             tg.create_task(self.heartbeats())

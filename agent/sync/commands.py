@@ -7,20 +7,18 @@ forever, never silently dropped).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from agent.errors import ProtocolError
 from agent.logs import kv
 from agent.protocol import Envelope, Kind, agent_consumer_name, command_subject, require
 from agent.store import Store
 from agent.sync.link import NatsLink
+from agent.sync.pull import consume_forever
 
 log = logging.getLogger("agent.sync.commands")
 
@@ -48,41 +46,13 @@ class CommandConsumer:
         self.dead_letters = 0
 
     async def run(self) -> None:
-        subject = command_subject(self.agent_id)
-        durable = agent_consumer_name(self.agent_id)
-        while True:
-            await self.link.wait_online()
-            try:
-                sub = await self.link.js.pull_subscribe(
-                    subject,
-                    durable=durable,
-                    stream="DWC_CMD",
-                    config=ConsumerConfig(
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=30,
-                        max_ack_pending=1024,
-                    ),
-                )
-            except Exception as e:
-                log.warning("commands.subscribe_failed", extra=kv(error=repr(e)))
-                await asyncio.sleep(1.0)
-                continue
-            while True:
-                try:
-                    msgs = await sub.fetch(batch=64, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.warning("commands.fetch_failed", extra=kv(error=repr(e)))
-                    await asyncio.sleep(0.5)
-                    if not self.link.online:
-                        break
-                    continue
-                for msg in msgs:
-                    await self.handle(msg)
+        await consume_forever(
+            self.link,
+            stream="DWC_CMD",
+            subject=command_subject(self.agent_id),
+            durable=agent_consumer_name(self.agent_id),
+            handle=self.handle,
+        )
 
     async def handle(self, msg: Msg) -> None:
         try:
