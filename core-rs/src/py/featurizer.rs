@@ -165,10 +165,7 @@ impl Featurizer {
 
 impl Featurizer {
     fn build(config: FeaturizerConfig, idf: Option<PyReadonlyArray1<'_, f32>>) -> PyResult<Self> {
-        let idf = match idf {
-            Some(a) => Some(a.as_array().to_vec()),
-            None => None,
-        };
+        let idf = idf.map(|a| a.as_array().to_vec());
         let inner = CoreFeaturizer::new(config, idf).map_err(featurizer_err)?;
         Ok(Self { inner })
     }
