@@ -124,6 +124,16 @@ impl TaskOptions {
     }
 
     fn spec(&self, id: String, payload: Vec<u8>, now: Time) -> PyResult<TaskSpec> {
+        self.spec_with(id, payload, now, self.backoff()?)
+    }
+
+    fn spec_with(
+        &self,
+        id: String,
+        payload: Vec<u8>,
+        now: Time,
+        backoff: Backoff,
+    ) -> PyResult<TaskSpec> {
         let start = match (self.run_at, self.delay) {
             (Some(_), Some(_)) => {
                 return Err(PyValueError::new_err("pass run_at or delay, not both"));
@@ -151,7 +161,7 @@ impl TaskOptions {
             dedup_key: self.dedup_key.clone(),
             on_duplicate: self.on_duplicate,
             max_attempts: self.max_attempts,
-            backoff: self.backoff()?,
+            backoff,
             class: self.task_class.clone(),
         })
     }
@@ -541,7 +551,8 @@ impl Scheduler {
             task_class: task_class.to_owned(),
         };
         let now = self.inner.now();
-        let mut specs = Vec::new();
+        let shared_backoff = shared.backoff()?;
+        let mut specs = Vec::with_capacity(tasks.len().unwrap_or(0));
         for (i, item) in tasks.try_iter()?.enumerate() {
             let item = item?;
             let at = |e: PyErr| {
@@ -557,7 +568,9 @@ impl Scheduler {
                 }
                 let id: String = t.get_item(0)?.extract().map_err(at)?;
                 let payload = payload_bytes(&t.get_item(1)?).map_err(at)?;
-                shared.spec(id, payload, now).map_err(at)?
+                shared
+                    .spec_with(id, payload, now, shared_backoff)
+                    .map_err(at)?
             } else if let Ok(d) = item.cast::<PyDict>() {
                 let mut opts = shared.clone();
                 let mut id = None;
