@@ -6,6 +6,7 @@
 
 pub mod featurizer;
 pub mod hashing;
+pub mod scheduler;
 
 #[cfg(feature = "python")]
 mod py;

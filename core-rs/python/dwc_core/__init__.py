@@ -1,12 +1,20 @@
-"""dwc_core: DWC's hot path in Rust (hashing, featurizer; scheduler and cache to come).
+"""dwc_core: DWC's hot path in Rust (hashing, featurizer, scheduler; cache to come).
 
 The compiled extension is the private module ``dwc_core._native``; this package is its
 public face and owns ``__all__``. It knows nothing of the agent or the coordinator.
 """
 
 from ._native import (
+    DeadLetter,
+    DuplicateTaskError,
     DwcCoreError,
     Featurizer,
+    Lease,
+    LeaseError,
+    ManualClock,
+    Scheduler,
+    SchedulerStats,
+    SnapshotError,
     __version__,
     blake3,
     content_id,
@@ -14,8 +22,16 @@ from ._native import (
 )
 
 __all__ = [
+    "DeadLetter",
+    "DuplicateTaskError",
     "DwcCoreError",
     "Featurizer",
+    "Lease",
+    "LeaseError",
+    "ManualClock",
+    "Scheduler",
+    "SchedulerStats",
+    "SnapshotError",
     "__version__",
     "blake3",
     "content_id",

@@ -3,15 +3,23 @@
 ``tests/core/test_stub.py`` checks that the names here match the built module.
 """
 
-from collections.abc import Sequence
-from typing import Literal, final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, TypeAlias, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DeadLetter",
+    "DuplicateTaskError",
     "DwcCoreError",
     "Featurizer",
+    "Lease",
+    "LeaseError",
+    "ManualClock",
+    "Scheduler",
+    "SchedulerStats",
+    "SnapshotError",
     "__version__",
     "blake3",
     "content_id",
@@ -22,6 +30,17 @@ __version__: str
 
 class DwcCoreError(Exception):
     """Base class of operational errors raised by dwc_core."""
+
+class DuplicateTaskError(DwcCoreError):
+    """A task id, dedup key or schedule name is already held by a live task or schedule."""
+
+class LeaseError(DwcCoreError, KeyError):
+    """A lease is unknown (never issued, already settled, or its task was cancelled) or
+    has expired. Also a KeyError."""
+
+class SnapshotError(DwcCoreError, ValueError):
+    """Scheduler snapshot or journal bytes are corrupt, of an unknown format version, or
+    miss an event. Also a ValueError."""
 
 def content_id(data: bytes | str) -> str:
     """Content id of ``data``: ``"b3:"`` + 64 hex digits of its BLAKE3 digest.
@@ -35,6 +54,10 @@ def content_id(data: bytes | str) -> str:
 
 def blake3(data: bytes | str) -> bytes:
     """The 32-byte BLAKE3 digest of ``data`` (``str`` as UTF-8)."""
+
+def _panic_for_tests(message: str) -> None:
+    """Panics in Rust on purpose: tests use it to prove a panic reaches Python as
+    ``pyo3_runtime.PanicException`` instead of aborting the interpreter."""
 
 def keccak256(data: bytes | str) -> bytes:
     """The 32-byte keccak256 digest of ``data`` (Ethereum's hash, not SHA3-256)."""
@@ -99,4 +122,433 @@ class Featurizer:
 
         Raises:
             ValueError, TypeError: as ``transform``, for the first bad text.
+        """
+
+_Priority: TypeAlias = Literal["low", "normal", "high", "critical"]
+_OnDuplicate: TypeAlias = Literal["refuse", "merge"]
+_Misfire: TypeAlias = Literal["skip", "run_once", "catch_up"]
+
+class _TaskOptions(TypedDict, total=False):
+    """One ``enqueue_many`` item given as a dict: ``task_id`` is required, every other key
+    overrides the keyword of the same name for that item."""
+
+    task_id: str
+    payload: bytes
+    priority: _Priority
+    run_at: float | None
+    delay: float | None
+    deadline: float | None
+    deadline_in: float | None
+    dedup_key: str | None
+    on_duplicate: _OnDuplicate
+    max_attempts: int
+    backoff_base: float
+    backoff_factor: float
+    backoff_cap: float
+    backoff_jitter: float
+    task_class: str
+
+@final
+class ManualClock:
+    """A clock that moves only when told to, for tests and simulations. Pass it to
+    ``Scheduler(clock=...)``; times are Unix seconds."""
+
+    def __init__(self, start: float = 0.0) -> None: ...
+    def now(self) -> float: ...
+    def advance(self, seconds: float) -> None:
+        """Raises:
+        ValueError: ``seconds`` is negative, NaN or over 10 years."""
+
+    def set(self, t: float) -> None: ...
+
+@final
+class Lease:
+    """A task leased to a worker. Pass it (or ``lease_id``) to ``ack``, ``nack`` or
+    ``extend`` before ``expires_at``; after that the task may be delivered again."""
+
+    @property
+    def lease_id(self) -> int: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def priority(self) -> _Priority: ...
+    @property
+    def task_class(self) -> str: ...
+    @property
+    def attempt(self) -> int:
+        """1 for the first delivery; a delivery cut short by a restart counts too."""
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def run_at(self) -> float: ...
+    @property
+    def deadline(self) -> float | None: ...
+    @property
+    def late(self) -> bool:
+        """The deadline had passed when this (or an earlier) delivery was made."""
+    @property
+    def expires_at(self) -> float: ...
+    @property
+    def schedule(self) -> str | None:
+        """The schedule that fired this task, if any."""
+    @property
+    def last_error(self) -> str | None:
+        """The reason given with the previous nack, if any."""
+
+@final
+class DeadLetter:
+    """A task that used up its attempts, or was nacked with ``dead_letter=True``."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def priority(self) -> _Priority: ...
+    @property
+    def task_class(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def schedule(self) -> str | None: ...
+
+@final
+class SchedulerStats:
+    """Queue depth (``pending`` = ready + delayed, by priority and class) and cumulative
+    counters (kept across snapshots and journal replays). ``late`` counts tasks first
+    delivered after their deadline; ``overdue`` counts pending tasks already past it."""
+
+    @property
+    def pending(self) -> int: ...
+    @property
+    def ready(self) -> int: ...
+    @property
+    def delayed(self) -> int: ...
+    @property
+    def leased(self) -> int: ...
+    @property
+    def dead_letters(self) -> int: ...
+    @property
+    def overdue(self) -> int: ...
+    @property
+    def pending_by_priority(self) -> dict[str, int]: ...
+    @property
+    def pending_by_class(self) -> dict[str, int]: ...
+    @property
+    def leased_by_class(self) -> dict[str, int]: ...
+    @property
+    def schedules(self) -> int: ...
+    @property
+    def journal_backlog(self) -> int:
+        """Journal bytes recorded but not yet returned by ``drain_journal``."""
+    @property
+    def enqueued(self) -> int: ...
+    @property
+    def merged(self) -> int: ...
+    @property
+    def acked(self) -> int: ...
+    @property
+    def retried(self) -> int: ...
+    @property
+    def dead_lettered(self) -> int: ...
+    @property
+    def expired(self) -> int: ...
+    @property
+    def cancelled(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+    @property
+    def fired(self) -> int: ...
+    @property
+    def misfires(self) -> int: ...
+    def as_dict(self) -> dict[str, int | dict[str, int]]: ...
+
+@final
+class Scheduler:
+    """Priorities, timers, leases, retries with backoff, dedup keys, per-class concurrency
+    caps, cron and interval schedules, snapshot and journal (issue 3).
+
+    Thread-safe: share one instance between threads. Calls hold an internal lock for
+    microseconds; a blocking ``take``/``take_many`` releases the GIL while it waits.
+    Times are Unix seconds (float) on the scheduler's clock; durations are seconds and
+    must be finite, >= 0 and at most 10 years.
+
+    Delivery order among ready tasks: priority (critical, high, normal, low), then
+    run-at time, then enqueue order. Delivery is at-least-once: a lease that runs out
+    makes its task available again. Durability: see ``snapshot``, ``drain_journal``,
+    ``restore`` and docs/adr/0001-scheduler-durability.md.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: ManualClock | None = None,
+        max_payload: int = 1048576,
+        journal: bool = False,
+        class_limits: Mapping[str, int] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """``journal=True`` records an event per change for ``drain_journal``.
+        ``class_limits`` caps concurrent leases per task class. ``seed`` makes retry
+        jitter reproducible.
+
+        Raises:
+            ValueError: ``max_payload`` over 256 MiB, or a class name empty or too long.
+        """
+
+    @staticmethod
+    def restore(
+        snapshot: bytes | None = None,
+        journal_chunks: Iterable[bytes] | None = None,
+        *,
+        clock: ManualClock | None = None,
+        max_payload: int = 1048576,
+        journal: bool = False,
+        class_limits: Mapping[str, int] | None = None,
+        seed: int | None = None,
+    ) -> Scheduler:
+        """Rebuild a scheduler from the last stored snapshot (if any) and every journal
+        chunk drained since, in any order. Every task comes back; tasks that were leased
+        are pending again (the interrupted delivery counts as an attempt).
+
+        Raises:
+            SnapshotError: bytes that are not a snapshot or journal chunk, an unknown
+                format version, or a missing event after the snapshot.
+        """
+
+    def now(self) -> float:
+        """The scheduler's clock, in Unix seconds."""
+
+    def enqueue(
+        self,
+        task_id: str,
+        payload: bytes | None = None,
+        *,
+        priority: _Priority = "normal",
+        run_at: float | None = None,
+        delay: float | None = None,
+        deadline: float | None = None,
+        deadline_in: float | None = None,
+        dedup_key: str | None = None,
+        on_duplicate: _OnDuplicate = "refuse",
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_factor: float = 2.0,
+        backoff_cap: float = 300.0,
+        backoff_jitter: float = 0.2,
+        task_class: str = "default",
+    ) -> str:
+        """Add a task; returns the id of the task that holds the work.
+
+        Ready at ``run_at`` (Unix seconds) or after ``delay`` seconds (default: now).
+        A task taken after ``deadline`` (or ``deadline_in`` seconds from now) is still
+        delivered, with ``Lease.late`` set and ``stats().late`` counted. The n-th retry
+        waits ``min(backoff_cap, backoff_base * backoff_factor**(n-1))``, shortened by up
+        to ``backoff_jitter`` (a fraction) at random.
+
+        With ``dedup_key`` held by a live (pending or leased) task: ``"refuse"`` raises
+        ``DuplicateTaskError``; ``"merge"`` folds this enqueue into that task and returns
+        its id: the payload is replaced, the priority raised to the higher, run-at and
+        deadline moved to the earlier. A leased task keeps running and runs once more,
+        with the merged payload, when its lease ends.
+
+        Raises:
+            ValueError: unknown priority or on_duplicate; a negative, NaN or over-10-year
+                duration; both run_at and delay; an empty or over-1 KiB id, key or class;
+                a payload over ``max_payload``; bad backoff numbers; max_attempts < 1.
+            DuplicateTaskError: ``task_id`` is already queued, leased or dead-lettered,
+                or ``dedup_key`` is held and ``on_duplicate="refuse"``.
+            TypeError: ``payload`` is not bytes.
+        """
+
+    def enqueue_many(
+        self,
+        tasks: Iterable[tuple[str, bytes] | _TaskOptions],
+        *,
+        priority: _Priority = "normal",
+        run_at: float | None = None,
+        delay: float | None = None,
+        deadline: float | None = None,
+        deadline_in: float | None = None,
+        dedup_key: str | None = None,
+        on_duplicate: _OnDuplicate = "refuse",
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_factor: float = 2.0,
+        backoff_cap: float = 300.0,
+        backoff_jitter: float = 0.2,
+        task_class: str = "default",
+    ) -> list[str]:
+        """Add many tasks in one call: all of them, or none if one is refused. Items are
+        ``(task_id, payload)`` tuples using the keyword options, or dicts overriding them.
+
+        Raises:
+            ValueError, DuplicateTaskError, TypeError: as ``enqueue``; the message starts
+                with ``tasks[i]:`` naming the item.
+        """
+
+    def take(self, *, lease: float = 30.0, timeout: float | None = None) -> Lease | None:
+        """Lease the next ready task for ``lease`` seconds, or return None. With
+        ``timeout``, wait up to that many seconds (GIL released) for one.
+
+        Raises:
+            ValueError: ``lease`` <= 0 or over 10 years; bad ``timeout``.
+        """
+
+    def take_many(
+        self, max_tasks: int, *, lease: float = 30.0, timeout: float | None = None
+    ) -> list[Lease]:
+        """Lease up to ``max_tasks`` ready tasks, in delivery order, skipping classes at
+        their cap. With ``timeout``, wait (GIL released) until at least one is ready.
+
+        Raises:
+            ValueError: ``max_tasks`` < 1, bad ``lease`` or ``timeout``.
+        """
+
+    def ack(self, lease: Lease | int) -> None:
+        """Complete a leased task.
+
+        Raises:
+            LeaseError: the lease is unknown, already settled, its task was cancelled, or
+                it expired (then the task is available again or dead-lettered).
+        """
+
+    def ack_many(self, leases: Iterable[Lease | int]) -> int:
+        """Ack many leases in one call; returns how many.
+
+        Raises:
+            LeaseError: some leases could not be acked; all the others were.
+        """
+
+    def nack(
+        self,
+        lease: Lease | int,
+        reason: str = "",
+        *,
+        retry_after: float | None = None,
+        dead_letter: bool = False,
+    ) -> Literal["retry", "dead_letter"]:
+        """Fail a leased task: retry after its backoff (or ``retry_after`` seconds), or
+        dead-letter it if that was its last attempt or ``dead_letter`` is set. ``reason``
+        (cut to 4 KiB) is kept as ``last_error``.
+
+        Raises:
+            LeaseError: as ``ack``.
+            ValueError: bad ``retry_after``.
+        """
+
+    def extend(self, lease: Lease | int, seconds: float) -> float:
+        """Move a lease's expiry to ``seconds`` from now; returns the new expiry.
+
+        Raises:
+            LeaseError: as ``ack``.
+            ValueError: ``seconds`` <= 0 or over 10 years.
+        """
+
+    def cancel(self, task_id: str) -> bool:
+        """Remove a pending, leased or dead-lettered task. False if there is none."""
+
+    def status(self, task_id: str) -> Literal["pending", "leased", "dead_letter"] | None: ...
+    def __len__(self) -> int:
+        """Tasks held: pending, leased and dead-lettered."""
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead-lettered tasks, oldest first."""
+
+    def requeue_dead_letter(self, task_id: str) -> None:
+        """Queue a dead-lettered task again with a fresh retry budget.
+
+        Raises:
+            KeyError: no dead-lettered task has this id.
+            DuplicateTaskError: its dedup key is held by another live task.
+        """
+
+    def set_class_limit(self, task_class: str, limit: int | None) -> None:
+        """Cap concurrent leases of a class (None: no cap; 0 pauses it). Lowering a cap
+        does not revoke leases already taken.
+
+        Raises:
+            ValueError: empty or over-1 KiB class name, or over 4096 classes.
+        """
+
+    def class_limits(self) -> dict[str, int]: ...
+    def add_schedule(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        every: float | None = None,
+        timezone: str = "UTC",
+        start_at: float | None = None,
+        payload: bytes | None = None,
+        priority: _Priority = "normal",
+        task_class: str = "default",
+        misfire: _Misfire = "run_once",
+        misfire_grace: float = 1.0,
+        deadline_after: float | None = None,
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_factor: float = 2.0,
+        backoff_cap: float = 300.0,
+        backoff_jitter: float = 0.2,
+        replace: bool = False,
+    ) -> float:
+        """Add a recurring schedule; returns its first fire time.
+
+        ``cron``: 5 fields (minute first) or 6 (seconds first), read in ``timezone`` (an
+        IANA name). ``every``: seconds (>= 0.001), from ``start_at`` or one interval from
+        now. Each fire enqueues a task with id ``"{name}@{fire time in microseconds}"``,
+        run-at the fire time and deadline ``deadline_after`` later. Fires found more than
+        ``misfire_grace`` seconds late are skipped, collapsed into one (``run_once``) or
+        all enqueued (``catch_up``, at most 1000 per tick). With ``replace=True`` an
+        existing schedule is changed; an unchanged trigger keeps its place.
+
+        Raises:
+            ValueError: invalid cron expression (named in the message), unknown time
+                zone, both or neither of cron/every, a cron that never fires, bad options.
+            DuplicateTaskError: a schedule of this name exists and ``replace`` is False.
+        """
+
+    def remove_schedule(self, name: str) -> bool:
+        """Remove a schedule; tasks it already enqueued stay."""
+
+    def schedules(self) -> list[str]: ...
+    def preview(self, name: str, n: int = 5, *, after: float | None = None) -> list[float]:
+        """The schedule's next ``n`` fire times (after ``after`` if given).
+
+        Raises:
+            KeyError: no schedule of this name.
+            ValueError: ``n`` over 10000.
+        """
+
+    @staticmethod
+    def preview_cron(
+        expr: str, n: int = 5, *, timezone: str = "UTC", after: float | None = None
+    ) -> list[float]:
+        """The next ``n`` fire times of a cron expression after ``after`` (default: now).
+
+        Raises:
+            ValueError: invalid expression or time zone, ``n`` over 10000.
+        """
+
+    def tick(self) -> None:
+        """Apply what is due now (lease expiries, schedule fires) without taking."""
+
+    def stats(self) -> SchedulerStats: ...
+    def snapshot(self) -> bytes:
+        """The whole state (MessagePack). It covers every journal event recorded so far:
+        once it is stored, older journal chunks may be deleted."""
+
+    def drain_journal(self) -> bytes:
+        """The events recorded since the last drain as one chunk (``b""`` if none, or if
+        the scheduler was built without ``journal=True``). A change is durable once the
+        chunk holding it is stored.
+
+        Raises:
+            SnapshotError: an event could not be encoded (the journal then has a gap and
+                a fresh snapshot is needed).
         """

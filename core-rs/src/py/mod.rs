@@ -4,6 +4,7 @@
 mod errors;
 mod featurizer;
 mod hashing;
+mod scheduler;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     hashing::register(m)?;
     featurizer::register(m)?;
+    scheduler::register(m)?;
     Ok(())
 }
