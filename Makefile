@@ -26,7 +26,7 @@ help:
 	@echo "make demo      set up (venv, Rust core, models) and run the end-to-end demo"
 	@echo "make test      set up and run cargo test + the pytest suite (under 15 min)"
 	@echo "make test-all  as test, plus tests marked slow"
-	@echo "make lint      ruff (lint + format check), cargo fmt --check, cargo clippy -D warnings"
+	@echo "make lint      ruff (lint + format check), mypy, cargo fmt --check, cargo clippy -D warnings"
 	@echo "make fmt       apply ruff format and cargo fmt"
 	@echo "make lock      re-resolve constraints.txt from pyproject.toml"
 
@@ -78,6 +78,7 @@ test-all: setup test-rust
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy agent coordinator models bench
 	cargo fmt --all --check
 	cargo clippy -q --all-targets --features python -- -D warnings
 	cargo clippy -q --all-targets -- -D warnings

@@ -167,7 +167,7 @@ class Daemon:
         doc_id = await self.pipeline.register(
             claimed, name=name, source="inbox", received_at=time.time()
         )
-        doc = await self.db(self.store.db["documents"].get, doc_id)
+        doc = await self.db(self.store.document, doc_id)
         if doc["status"] == DocStatus.PROCESSING:
             try:
                 await self.pipeline.process(doc_id, claimed, name)
@@ -176,7 +176,7 @@ class Daemon:
                 await asyncio.to_thread(self._move, claimed, self.folders.failed, name, str(e))
                 log.warning("document.failed", extra=kv(doc=doc_id, name=name, reason=str(e)))
                 return
-            doc = await self.db(self.store.db["documents"].get, doc_id)
+            doc = await self.db(self.store.document, doc_id)
         if doc["status"] == DocStatus.FAILED:
             await asyncio.to_thread(
                 self._move, claimed, self.folders.failed, name, doc["error"] or "failed"

@@ -134,7 +134,7 @@ class IntakePipeline:
             )
 
         if "summarize.request" not in done:
-            doc = await self.db(self.store.db["documents"].get, doc_id)
+            doc = await self.db(self.store.document, doc_id)
             job_id = new_id()
             event = Envelope(
                 kind=Kind.DOCUMENT_PROCESSED,

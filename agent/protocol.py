@@ -97,7 +97,7 @@ def new_id(now: float | None = None) -> str:
 
 
 # --- the envelope ----------------------------------------------------------------------
-_REQUIRED: Final = {
+_REQUIRED: Final[dict[str, type | tuple[type, ...]]] = {
     "v": int,
     "id": str,
     "agent": str,

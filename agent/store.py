@@ -163,6 +163,12 @@ class Store:
                 c.execute(f"PRAGMA user_version = {version}")
 
     # --- documents and runs ---------------------------------------------------------
+    def document(self, doc_id: str) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"document {doc_id!r} not found")
+        return row
+
     def find_by_claim(self, claim_path: str) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT * FROM documents WHERE claim_path = ?", (claim_path,)

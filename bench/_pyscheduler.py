@@ -156,7 +156,7 @@ class PyScheduler:
     # -- leasing ---------------------------------------------------------------------
     def _take(self, n: int, lease: float, now: float) -> list[PyLease]:
         self._tick(now)
-        out = []
+        out: list[PyLease] = []
         while self._ready and len(out) < n:
             _, _, seq, tid = heapq.heappop(self._ready)
             t = self._tasks.get(tid)

@@ -69,7 +69,7 @@ def _throughput(make: Callable[[], object], work, n: int, threads: int, rounds: 
             w.join()
         rates.append(per * threads / (time.perf_counter() - t0))
         while len(sched):  # type: ignore[arg-type]  # another thread took some of ours
-            sched.ack_many(sched.take_many(BATCH))
+            sched.ack_many(sched.take_many(BATCH))  # type: ignore[attr-defined]
     return statistics.median(rates)
 
 
