@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dwc_core
 from agent.aio import cancel_and_wait
 from agent.errors import DocumentError
 from agent.inference.onnx import TextClassifier
@@ -31,6 +32,7 @@ from agent.store import DocStatus, Store
 from agent.sync.commands import CommandConsumer
 from agent.sync.link import NatsLink
 from agent.sync.outbox import OutboxPump
+from agent.work import DOCUMENT, WorkQueue
 
 log = logging.getLogger("agent.daemon")
 T = TypeVar("T")
@@ -46,10 +48,7 @@ class Daemon:
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dwc-store")
         self.stop_event = asyncio.Event()
         self.store: Store | None = None
-        self.queue: asyncio.Queue[Path] = asyncio.Queue(
-            maxsize=profile.budgets.max_queued_documents
-        )
-        self._inflight: set[Path] = set()
+        self.work: WorkQueue | None = None
 
     async def db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -99,6 +98,12 @@ class Daemon:
                 nats=s.nats.url,
             ),
         )
+        self.work = WorkQueue(
+            self.store,
+            self.db,
+            class_limits={DOCUMENT: b.workers},
+            takers=b.workers,
+        )
         await self.recover()
         tasks = [
             asyncio.create_task(self.link.connect_forever(), name="nats-connect"),
@@ -122,48 +127,93 @@ class Daemon:
             log.info("agent.stopping")
             await cancel_and_wait([*tasks, stopper])
             await self.link.close()
+            if self.work is not None:
+                await self.work.close()
             await self.db(self.store.close)
             self._db_thread.shutdown(wait=True)
             log.info("agent.stopped")
 
     # --- documents -----------------------------------------------------------------
     async def recover(self) -> None:
-        """Resume what a previous run left in processing/ (after a crash or kill)."""
-        assert self.store is not None
-        pending = sorted(p for p in self.folders.processing.iterdir() if p.is_file())
-        for path in pending:
-            self._inflight.add(path)
-            await self.queue.put(path)
-        if pending:
-            log.info("agent.recover", extra=kv(files=len(pending)))
+        """Restore the work queue, and queue any file in processing/ it does not know
+        (claimed just before a crash, or the queue's state was rebuilt)."""
+        assert self.work is not None
+        await self.work.open()
+        files = await asyncio.to_thread(
+            lambda: sorted(p.name for p in self.folders.processing.iterdir() if p.is_file())
+        )
+        missing = [
+            name for name in files if not name.endswith(".error") and self.work.status(name) is None
+        ]
+        await self.work.put(missing)
+        if files:
+            log.info("agent.recover", extra=kv(files=len(files), requeued=len(missing)))
 
     async def watch_inbox(self) -> None:
+        assert self.work is not None
         scanner = InboxScanner(self.folders, settle_seconds=self.settings.settle_seconds)
+        limit = self.profile.budgets.max_queued_documents
         while True:
-            room = self.queue.maxsize - self.queue.qsize()
+            room = limit - len(self.work)
             if room > 0:
-                for path in await asyncio.to_thread(scanner.scan, room):
-                    self._inflight.add(path)
-                    self.queue.put_nowait(path)
+                claimed = await asyncio.to_thread(scanner.scan, room)
+                await self.work.put([p.name for p in claimed])
             await asyncio.sleep(self.settings.poll_interval)
 
     async def worker(self, n: int) -> None:
+        assert self.work is not None
         while True:
-            path = await self.queue.get()
+            lease = await self.work.take()
+            if lease is None:
+                continue
+            claimed = self.folders.processing / lease.task_id
+            keepalive = asyncio.create_task(self._keep_lease(lease))
             try:
-                await self.handle(path)
+                await self.handle(claimed)
             except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug, not bad input: leave the file in processing/ for the next start.
-                log.exception("document.crashed", extra=kv(path=str(path), worker=n))
+                raise  # the lease runs out and the task is delivered again after restart
+            except Exception as e:
+                # A bug or an environment failure, not bad input: retry with backoff, and
+                # give up (failed/, with the reason) after the last attempt.
+                log.exception(
+                    "document.crashed",
+                    extra=kv(task=lease.task_id, worker=n, attempt=lease.attempt),
+                )
+                keepalive.cancel()
+                if await self.work.nack(lease, f"{type(e).__name__}: {e}") == "dead_letter":
+                    await self._give_up(
+                        claimed, f"gave up after {lease.attempt} attempts: {type(e).__name__}: {e}"
+                    )
+                continue
             finally:
-                self._inflight.discard(path)
-                self.queue.task_done()
+                keepalive.cancel()
+            await self.work.ack(lease)
+
+    async def _keep_lease(self, lease: dwc_core.Lease) -> None:
+        assert self.work is not None
+        while True:
+            await asyncio.sleep(self.work.lease_seconds / 3)
+            await self.work.extend(lease)
+
+    async def _give_up(self, claimed: Path, reason: str) -> None:
+        assert self.store is not None
+        existing = await self.db(self.store.find_by_claim, str(claimed))
+        if existing is not None:
+            await self.db(self.store.fail_document, existing["id"], reason)
+        await asyncio.to_thread(
+            self._move, claimed, self.folders.failed, original_name(claimed), reason
+        )
+        log.error("document.given_up", extra=kv(task=claimed.name, reason=reason))
 
     async def handle(self, claimed: Path) -> None:
+        """Run one claimed document to its next resting point. Idempotent: after a crash
+        it resumes at the first uncommitted step, and a finished document is only moved."""
         assert self.store is not None
         name = original_name(claimed)
+        if not await asyncio.to_thread(claimed.exists):
+            if await self.db(self.store.find_by_claim, str(claimed)) is None:
+                log.warning("document.vanished", extra=kv(path=str(claimed)))
+            return
         doc_id = await self.pipeline.register(
             claimed, name=name, source="inbox", received_at=time.time()
         )
@@ -211,7 +261,7 @@ class Daemon:
                     "documents": counts,
                     "outbox_backlog": backlog,
                     "outbox_oldest_age": round(time.time() - oldest, 3) if oldest else 0.0,
-                    "queued": self.queue.qsize(),
+                    "work": self.work.stats() if self.work else {},
                     "profile": self.profile.name,
                 },
             )

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import dwc_core
-
 from agent.errors import DocumentError
 from agent.extract import extract_text, media_type_for
 from agent.inference.onnx import TextClassifier

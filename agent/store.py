@@ -94,6 +94,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: the work queue's durable state (agent/work.py, docs/adr/0001-scheduler-durability.md)
+    """
+    CREATE TABLE scheduler_journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE scheduler_snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        snapshot BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -383,6 +396,32 @@ class Store:
                 "INSERT INTO dead_letters (source, reason, payload, received_at) VALUES (?, ?, ?, ?)",
                 (source, reason, payload, time.time()),
             )
+
+    # --- work queue state ------------------------------------------------------------------
+    def load_scheduler(self) -> tuple[bytes | None, list[bytes]]:
+        row = self.conn.execute("SELECT snapshot FROM scheduler_snapshot WHERE id = 1").fetchone()
+        chunks = [
+            bytes(r["chunk"])
+            for r in self.conn.execute("SELECT chunk FROM scheduler_journal ORDER BY seq")
+        ]
+        return (bytes(row["snapshot"]) if row else None), chunks
+
+    def append_journal(self, chunk: bytes) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO scheduler_journal (chunk, created_at) VALUES (?, ?)",
+                (chunk, time.time()),
+            )
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        """Store a snapshot and delete every journal row stored before it, atomically."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO scheduler_snapshot (id, snapshot, created_at) VALUES (1, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, created_at = excluded.created_at",
+                (snapshot, time.time()),
+            )
+            c.execute("DELETE FROM scheduler_journal")
 
     # --- outbox ----------------------------------------------------------------------
     def outbox_batch(self, limit: int) -> list[OutboxRow]:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dwc_core
 import numpy as np
 import onnxruntime as ort
 
+import dwc_core
 from agent.errors import ModelError
 
 

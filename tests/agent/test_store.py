@@ -99,7 +99,10 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(DataDirError, match=r"schema version 2 is newer than this agent's 1"):
+    newer, ours = SCHEMA_VERSION + 1, SCHEMA_VERSION
+    with pytest.raises(
+        DataDirError, match=rf"schema version {newer} is newer than this agent.s {ours}"
+    ):
         Store(path)
 
 

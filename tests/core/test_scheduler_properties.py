@@ -3,10 +3,11 @@ pure-Python model side by side and checks that they agree on every step."""
 
 from __future__ import annotations
 
-from dwc_core import Lease, LeaseError, ManualClock, Scheduler
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from dwc_core import Lease, LeaseError, ManualClock, Scheduler
 
 PRIORITIES = ["low", "normal", "high", "critical"]
 RANK = {p: i for i, p in enumerate(PRIORITIES)}

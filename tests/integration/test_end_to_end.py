@@ -8,10 +8,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-import dwc_core
 import pytest
 from sqlalchemy import select
 
+import dwc_core
 from coordinator.demo import AGENT_ID, DEFAULT_DOCUMENTS, run_demo
 from coordinator.store import Database, Document, Job
 

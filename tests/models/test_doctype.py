@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import dwc_core
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+import dwc_core
 from models.doctype.train import HOLDOUT_DIR, LABELS, MODEL_DIR, read_document
 
 MIN_DEMO_ACCURACY = 0.8
