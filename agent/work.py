@@ -127,7 +127,9 @@ class WorkQueue:
             [(t, b"") for t in task_ids],
             task_class=task_class,
             max_attempts=self.max_attempts,
-            **self.backoff,
+            backoff_base=self.backoff_base,
+            backoff_factor=2.0,
+            backoff_cap=self.backoff_cap,
         )
         await self.db(self._persist)
 
