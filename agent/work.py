@@ -53,11 +53,8 @@ class WorkQueue:
         self.class_limits = dict(class_limits)
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self.backoff = {
-            "backoff_base": backoff_base,
-            "backoff_factor": 2.0,
-            "backoff_cap": backoff_cap,
-        }
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
         self.snapshot_every = snapshot_every
         self._rows = 0
         self._takers = ThreadPoolExecutor(max_workers=takers, thread_name_prefix="dwc-take")
