@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from agent.errors import AgentError
 
 EXIT_USAGE = 2
+OWN_PACKAGES = frozenset({"agent", "coordinator", "dwc_core", "models"})
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,6 +30,13 @@ Handler = Callable[[argparse.Namespace], int]
 def fail(message: str) -> int:
     print(f"dwc: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def missing_extra(e: ImportError, command: str, extra: str = "coordinator") -> int:
+    """One line for a command whose optional dependencies are not installed."""
+    return fail(
+        f"`dwc {command}` needs {e.name or e}: install it with `pip install 'dwc[{extra}]'`"
+    )
 
 
 def settings_error(e: ValidationError) -> str:
@@ -129,6 +137,8 @@ def _register_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
             register = ep.load()
         except ImportError as e:
             missing = getattr(e, "name", None) or str(e)
+            if missing.split(".")[0] in OWN_PACKAGES:
+                raise  # a bug in DWC itself, not a missing extra
             p = sub.add_parser(ep.name, help=f"(unavailable: {missing} is not installed)")
             p.set_defaults(
                 handler=lambda _a, m=missing, n=ep.name: fail(

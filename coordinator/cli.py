@@ -12,11 +12,17 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from agent.cli import fail, settings_error
+    from agent.cli import fail, missing_extra, settings_error
     from agent.settings import NatsSettings
-    from coordinator.errors import CoordinatorError
-    from coordinator.server import serve
-    from coordinator.settings import CoordinatorSettings
+
+    try:
+        from coordinator.errors import CoordinatorError
+        from coordinator.server import serve
+        from coordinator.settings import CoordinatorSettings
+    except ImportError as e:
+        if (e.name or "").split(".")[0] in ("agent", "coordinator"):
+            raise
+        return missing_extra(e, "coordinator serve")
 
     overrides: dict[str, Any] = {
         k: v
