@@ -20,12 +20,13 @@ import hashlib
 import json
 import sys
 from collections import Counter
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import dwc_core
 import numpy as np
+
+import dwc_core
+from agent.extract import extract_text
 
 MODEL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODEL_DIR.parents[1]
@@ -65,60 +66,10 @@ TARGET_OPSET = 17
 MIN_HOLDOUT_ACCURACY = 0.8
 
 
-class _HtmlText(HTMLParser):
-    """Text of an HTML page: tags dropped, <head>, <script> and <style> skipped."""
-
-    _SKIP = frozenset({"head", "script", "style", "template", "noscript"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":
-            self._skipping = 0
-        elif tag in self._SKIP:
-            self._skipping += 1
-        self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def _json_strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        return [s for v in value for s in _json_strings(v)]
-    return []
-
-
 def read_document(path: Path) -> str:
-    """The text of a demo document: tags stripped from HTML, string values of JSON
-    joined, anything else read as is.
-
-    A small stand-in for ``agent.extract`` so training does not import the agent; it
-    differs only in whitespace and Markdown markup, which the featurizer ignores.
-    """
-    raw = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
-    if suffix in (".html", ".htm"):
-        parser = _HtmlText()
-        parser.feed(raw)
-        parser.close()
-        raw = "".join(parser.parts)
-    elif suffix == ".json":
-        raw = "\n".join(_json_strings(json.loads(raw)))
-    return " ".join(raw.split())
+    """The text of a held-out document, extracted exactly as the agent extracts it."""
+    text, _ = extract_text(path.name, path.read_bytes())
+    return text
 
 
 def load_corpus(path: Path = CORPUS) -> tuple[list[str], list[str]]:
