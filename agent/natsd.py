@@ -147,6 +147,18 @@ class NatsServer:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power loss would (the store dir is kept)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> NatsServer:
+        """Start again on the same client port and store dir (after stop or kill)."""
+        self.fixed_port = self.port
+        return self.start()
+
     def close(self) -> None:
         self.stop()
         if self._tmp is not None:
