@@ -50,7 +50,7 @@ def _agent_run(args: argparse.Namespace) -> int:
     from agent import logs
     from agent.daemon import Daemon
     from agent.profile import load_gateway_profile
-    from agent.settings import AgentSettings, NatsSettings
+    from agent.settings import AgentSettings, ApiSettings, NatsSettings
 
     overrides: dict[str, object] = {
         k: v
@@ -68,6 +68,15 @@ def _agent_run(args: argparse.Namespace) -> int:
         settings = AgentSettings(profile=args.profile, **overrides)  # type: ignore[arg-type]
         if args.nats_url:
             settings.nats = NatsSettings(**{**settings.nats.model_dump(), "url": args.nats_url})
+        api = {
+            "host": args.api_host,
+            "port": args.api_port,
+            "enabled": False if args.no_api else None,
+        }
+        if any(v is not None for v in api.values()):
+            settings.api = ApiSettings(
+                **{**settings.api.model_dump(), **{k: v for k, v in api.items() if v is not None}}
+            )
     except ValidationError as e:
         return fail(settings_error(e))
     assert settings.profile is not None
@@ -125,6 +134,11 @@ def _register_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--model-dir", type=Path, help="classifier directory (default: models/doctype)"
     )
+    run.add_argument("--api-host", help="local HTTP API address (default 127.0.0.1, DWC_API__HOST)")
+    run.add_argument(
+        "--api-port", type=int, help="local HTTP API port; 0 = any free one (default 8701)"
+    )
+    run.add_argument("--no-api", action="store_true", help="do not serve the local HTTP API")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["kv", "json"])
     run.set_defaults(handler=_agent_run)

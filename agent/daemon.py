@@ -14,20 +14,23 @@ import logging
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import dwc_core
 from agent.aio import cancel_and_wait
-from agent.errors import DocumentError
+from agent.api import ApiServer, check_bind, write_api_file
+from agent.errors import DocumentError, DocumentRefused
 from agent.inference.onnx import TextClassifier
 from agent.logs import kv
+from agent.metrics import Metrics
 from agent.pipeline import IntakePipeline
 from agent.profile import GatewayProfile
-from agent.protocol import Envelope, Kind, heartbeat_subject
+from agent.protocol import Envelope, Kind, heartbeat_subject, new_id
 from agent.settings import AgentSettings
-from agent.sources.inbox import Folders, InboxScanner, original_name
+from agent.sources.inbox import CLAIM_SEP, Folders, InboxScanner, original_name
 from agent.store import DocStatus, Store
 from agent.sync.commands import CommandConsumer
 from agent.sync.link import NatsLink
@@ -38,6 +41,7 @@ log = logging.getLogger("agent.daemon")
 T = TypeVar("T")
 
 STORE_FILE = "agent.db"
+API_FILE = "api.json"
 
 
 class Daemon:
@@ -57,6 +61,8 @@ class Daemon:
     def prepare(self) -> None:
         """Everything that can fail on bad configuration, before any task starts."""
         self.folders.create()
+        if self.settings.api.enabled:
+            check_bind(self.settings.api)
         self.classifier = TextClassifier(
             self.settings.model_dir, threads=self.profile.budgets.onnx_threads
         )
@@ -113,6 +119,8 @@ class Daemon:
             asyncio.create_task(self.heartbeat(), name="heartbeat"),
             *(asyncio.create_task(self.worker(i), name=f"worker-{i}") for i in range(b.workers)),
         ]
+        if s.api.enabled:
+            tasks.append(asyncio.create_task(self.serve_api(), name="api"))
         stopper = asyncio.create_task(self.stop_event.wait())
         try:
             # Tasks run until stopped; one may finish early on purpose (the connect task
@@ -243,6 +251,151 @@ class Daemon:
         if error is not None:
             (folder / f"{src.name}.error").write_text(f"{name}: {error}\n")
         os.replace(src, dest)  # same file system: processing/, done/ and failed/ share data_dir
+
+    # --- the local API -----------------------------------------------------------------
+    async def serve_api(self) -> None:
+        server = ApiServer(self)
+        task = asyncio.create_task(server.run())
+        try:
+            while (url := server.bound()) is None:
+                if task.done():
+                    await task  # surfaces why it could not start
+                    return
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(write_api_file, self.settings.data_dir / API_FILE, url)
+            log.info("api.listening", extra=kv(url=url, auth=self.settings.api.token is not None))
+            await task
+        finally:
+            server.stop()
+            await cancel_and_wait([task], within=5)
+
+    def _disk_used(self) -> int:
+        total = 0
+        for p in (
+            self.settings.data_dir / STORE_FILE,
+            self.settings.data_dir / f"{STORE_FILE}-wal",
+        ):
+            with contextlib.suppress(OSError):
+                total += p.stat().st_size
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.folders.processing):
+                with contextlib.suppress(OSError):
+                    total += entry.stat().st_size
+        return total
+
+    async def submit(self, name: str, body: AsyncIterator[bytes], *, source: str) -> str:
+        """Take a document from the API: checked against the profile's limits, written to
+        processing/ under a temporary name, renamed when complete, registered, queued.
+        A refusal leaves nothing behind."""
+        assert self.work is not None
+        b = self.profile.budgets
+        if len(self.work) >= b.max_queued_documents:
+            raise DocumentRefused(
+                429,
+                f"{len(self.work)} documents queued, the profile's max_queued_documents; try again later",
+                retry_after=5,
+            )
+        used = await asyncio.to_thread(self._disk_used)
+        if used >= b.disk_budget_mb << 20:
+            raise DocumentRefused(
+                507,
+                f"disk budget reached: {used >> 20} MiB used of disk_budget_mb={b.disk_budget_mb}",
+            )
+        claim = f"{new_id()}{CLAIM_SEP}{name}"
+        part = self.folders.processing / f".{claim}.part"
+        final = self.folders.processing / claim
+        size = 0
+        try:
+            with part.open("wb") as f:
+                async for chunk in body:
+                    size += len(chunk)
+                    if size > b.max_document_bytes:
+                        raise DocumentRefused(
+                            413, f"document is over max_document_bytes={b.max_document_bytes}"
+                        )
+                    await asyncio.to_thread(f.write, chunk)
+            if size == 0:
+                raise DocumentRefused(400, "document is empty")
+            await asyncio.to_thread(part.rename, final)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        doc_id = await self.pipeline.register(
+            final, name=name, source=source, received_at=time.time()
+        )
+        await self.work.put([claim])
+        return doc_id
+
+    async def document_detail(self, doc_id: str) -> dict[str, Any] | None:
+        assert self.store is not None
+        detail: dict[str, Any] | None = await self.db(self.store.document_detail, doc_id)
+        return detail
+
+    async def list_runs(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        assert self.store is not None
+        runs: list[dict[str, Any]] = await self.db(self.store.runs, status, limit)
+        return runs
+
+    async def health(self) -> dict[str, Any]:
+        assert self.store is not None
+        backlog, oldest = await self.db(self.store.outbox_stats)
+        return {
+            "status": "ok",
+            "agent": self.settings.agent_id,
+            "nats": "online" if self.link.online else "offline",
+            "outbox_backlog": backlog,
+            "outbox_oldest_age": round(time.time() - oldest, 3) if oldest else 0.0,
+            "queued": len(self.work) if self.work else 0,
+        }
+
+    async def metrics_text(self) -> str:
+        assert self.store is not None
+        assert self.work is not None
+        counts = await self.db(self.store.counts)
+        backlog, oldest = await self.db(self.store.outbox_stats)
+        work = self.work.stats()
+        m = Metrics()
+        m.gauge(
+            "dwc_agent_documents",
+            "Documents by status.",
+            [({"status": k}, v) for k, v in sorted(counts.items())],
+        )
+        m.gauge("dwc_agent_nats_online", "1 when connected to NATS.", [({}, int(self.link.online))])
+        m.gauge("dwc_agent_outbox_backlog", "Messages waiting to be published.", [({}, backlog)])
+        m.gauge(
+            "dwc_agent_outbox_oldest_age_seconds",
+            "Age of the oldest waiting message.",
+            [({}, round(time.time() - oldest, 3) if oldest else 0.0)],
+        )
+        m.counter(
+            "dwc_agent_outbox_published_total",
+            "Messages published (PubAck received).",
+            [({}, self.pump.published)],
+        )
+        m.counter(
+            "dwc_agent_commands_applied_total",
+            "Commands and job results applied.",
+            [({}, self.commands.applied)],
+        )
+        m.counter(
+            "dwc_agent_commands_duplicate_total",
+            "Commands received again and ignored.",
+            [({}, self.commands.duplicates)],
+        )
+        m.counter(
+            "dwc_agent_dead_letters_total",
+            "Messages refused with a reason.",
+            [({}, self.commands.dead_letters)],
+        )
+        m.gauge(
+            "dwc_agent_work_tasks",
+            "Work queue tasks by state.",
+            [({"state": k}, work[k]) for k in ("pending", "leased", "dead_letters")],
+        )
+        m.counter(
+            "dwc_agent_work_retries_total", "Work retried after a failure.", [({}, work["retried"])]
+        )
+        return m.render()
 
     # --- status ----------------------------------------------------------------------
     async def heartbeat(self) -> None:

@@ -41,3 +41,13 @@ class ModelError(AgentError):
 
 class NatsServerError(AgentError):
     """The local nats-server could not be started or did not become ready."""
+
+
+class DocumentRefused(AgentError):
+    """A document offered to the agent is refused before anything is written: too large
+    (413), the queue is full (429, try again later) or the disk budget is reached (507)."""
+
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after

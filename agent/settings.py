@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.protocol import AGENT_ID_RE
@@ -23,6 +23,17 @@ class NatsSettings(BaseModel):
     url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s), comma-separated")
     connect_timeout: float = Field(default=5.0, gt=0, description="seconds per connection attempt")
     request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a PubAck")
+
+
+class ApiSettings(BaseModel):
+    enabled: bool = Field(default=True, description="serve the local HTTP API")
+    host: str = Field(default="127.0.0.1", description="bind address; not loopback needs a token")
+    port: int = Field(
+        default=8701, ge=0, le=65535, description="0: any free port (see <data_dir>/api.json)"
+    )
+    token: SecretStr | None = Field(
+        default=None, description="bearer token required on every route but /healthz"
+    )
 
 
 def _default_agent_id() -> str:
@@ -52,6 +63,7 @@ class AgentSettings(BaseSettings):
         default=0.2, ge=0, le=60, description="a file must be unchanged this long"
     )
     nats: NatsSettings = NatsSettings()
+    api: ApiSettings = ApiSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["kv", "json"] = "kv"
 

@@ -182,6 +182,45 @@ class Store:
             raise KeyError(f"document {doc_id!r} not found")
         return row
 
+    def document_detail(self, doc_id: str) -> dict[str, Any] | None:
+        """A document with its runs, each run's step results and remote jobs."""
+        doc = self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        if doc is None:
+            return None
+        out = {k: doc[k] for k in doc.keys() if k != "claim_path"}  # noqa: SIM118 (a Row iterates values)
+        runs = []
+        for run in self.conn.execute(
+            "SELECT * FROM runs WHERE document_id = ? ORDER BY started_at", (doc_id,)
+        ):
+            steps = [
+                {
+                    "step": r["step"],
+                    "status": r["status"],
+                    "output": json.loads(r["output"]),
+                    "committed_at": r["committed_at"],
+                }
+                for r in self.conn.execute(
+                    "SELECT * FROM step_results WHERE run_id = ? ORDER BY committed_at",
+                    (run["id"],),
+                )
+            ]
+            jobs = [
+                dict(j)
+                for j in self.conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run["id"],))
+            ]
+            runs.append({**dict(run), "steps": steps, "jobs": jobs})
+        out["runs"] = runs
+        return out
+
+    def runs(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT r.*, d.name AS document_name FROM runs r JOIN documents d ON d.id = r.document_id"
+            + (" WHERE r.status = ?" if status else "")
+            + " ORDER BY r.started_at DESC LIMIT ?"
+        )
+        args: tuple[Any, ...] = (status, limit) if status else (limit,)
+        return [dict(r) for r in self.conn.execute(sql, args)]
+
     def find_by_claim(self, claim_path: str) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT * FROM documents WHERE claim_path = ?", (claim_path,)

@@ -179,6 +179,8 @@ def run_demo(
                 AGENT_ID,
                 "--nats-url",
                 nats.url,
+                "--api-port",
+                "0",
             ),
             logs / "agent.log",
         )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
-import socket
-
 import uvicorn
 
 from agent import logs
+from agent.net import bind_problem
 from coordinator.api.app import create_app
 from coordinator.errors import ConfigError, PortInUseError
 from coordinator.settings import CoordinatorSettings
@@ -15,19 +13,10 @@ from coordinator.settings import CoordinatorSettings
 
 def check_port(host: str, port: int) -> None:
     """Fail early, in one line, if the API port cannot be bound."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise ConfigError(f"host {host!r}: cannot resolve: {e.strerror}") from None
-    family, _, _, _, addr = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(addr)
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {host} is already in use") from None
-            raise ConfigError(f"cannot bind {host}:{port}: {e.strerror}") from None
+    problem = bind_problem(host, port)
+    if problem is not None:
+        reason, in_use = problem
+        raise (PortInUseError if in_use else ConfigError)(reason)
 
 
 def serve(settings: CoordinatorSettings) -> None:

@@ -15,6 +15,19 @@ from agent.settings import DEFAULT_MODEL_DIR, REPO_ROOT
 PROFILES = REPO_ROOT / "device-profiles"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _agent_api_on_any_free_port() -> Iterator[None]:
+    """Agents started by tests (in-process or as children) serve their local API on a
+    free port, never the fixed default, so tests never collide."""
+    old = os.environ.get("DWC_API__PORT")
+    os.environ["DWC_API__PORT"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("DWC_API__PORT", None)
+    else:
+        os.environ["DWC_API__PORT"] = old
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh nats-server with JetStream in tmp_path/nats."""
