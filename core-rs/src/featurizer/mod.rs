@@ -86,7 +86,10 @@ impl FeaturizerConfig {
                 self.n_features
             ));
         }
-        for (name, [lo, hi]) in [("word_ngrams", self.word_ngrams), ("char_ngrams", self.char_ngrams)] {
+        for (name, [lo, hi]) in [
+            ("word_ngrams", self.word_ngrams),
+            ("char_ngrams", self.char_ngrams),
+        ] {
             let off = lo == 0 && hi == 0;
             if !off && (lo == 0 || lo > hi || hi > MAX_NGRAM) {
                 return bad(format!(
@@ -161,7 +164,11 @@ impl Featurizer {
 
     /// Featurize one text into `out` (length `n_features`, overwritten).
     pub fn transform_into(&self, text: &str, out: &mut [f32]) -> Result<(), FeaturizerError> {
-        assert_eq!(out.len(), self.config.n_features, "output slice has the wrong length");
+        assert_eq!(
+            out.len(),
+            self.config.n_features,
+            "output slice has the wrong length"
+        );
         if text.len() > self.config.max_input_bytes {
             return Err(FeaturizerError::InputTooLarge {
                 got: text.len(),
@@ -174,7 +181,11 @@ impl Featurizer {
         let mut add = |kind: u8, parts: &[&str]| {
             let h = fnv1a_parts(kind, parts);
             let idx = (h % n) as usize;
-            let sign = if self.config.alternate_sign && (h >> 63) == 1 { -1.0 } else { 1.0 };
+            let sign = if self.config.alternate_sign && (h >> 63) == 1 {
+                -1.0
+            } else {
+                1.0
+            };
             out[idx] += sign;
         };
         let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
@@ -225,7 +236,11 @@ impl Featurizer {
             }
         }
         if self.config.l2_norm {
-            let norm = v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+            let norm = v
+                .iter()
+                .map(|x| (*x as f64) * (*x as f64))
+                .sum::<f64>()
+                .sqrt();
             if norm > 0.0 {
                 let inv = (1.0 / norm) as f32;
                 for x in v.iter_mut() {
@@ -244,7 +259,10 @@ impl Featurizer {
 
     /// Featurize many texts into one row-major matrix (`texts.len() * n_features`).
     /// Rows are computed in parallel; each row equals [`Featurizer::transform`] of its text.
-    pub fn transform_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<f32>, FeaturizerError> {
+    pub fn transform_batch<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<f32>, FeaturizerError> {
         use rayon::prelude::*;
         let n = self.config.n_features;
         let mut out = vec![0.0f32; texts.len() * n];
@@ -297,7 +315,10 @@ mod tests {
     use super::*;
 
     fn small() -> FeaturizerConfig {
-        FeaturizerConfig { n_features: 64, ..Default::default() }
+        FeaturizerConfig {
+            n_features: 64,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -314,8 +335,14 @@ mod tests {
     fn normalisation_and_case_fold() {
         let f = Featurizer::new(small(), None).unwrap();
         // U+FB01 (fi ligature) becomes "fi" under NFKC; case folds.
-        assert_eq!(f.transform("\u{FB01}LE Report").unwrap(), f.transform("file report").unwrap());
-        assert_eq!(f.tokens("Hello, WORLD!  x_y"), vec!["hello", "world", "x", "y"]);
+        assert_eq!(
+            f.transform("\u{FB01}LE Report").unwrap(),
+            f.transform("file report").unwrap()
+        );
+        assert_eq!(
+            f.tokens("Hello, WORLD!  x_y"),
+            vec!["hello", "world", "x", "y"]
+        );
     }
 
     #[test]
@@ -327,12 +354,19 @@ mod tests {
 
     #[test]
     fn batch_equals_single() {
-        let cfg = FeaturizerConfig { char_ngrams: [2, 4], alternate_sign: true, ..small() };
+        let cfg = FeaturizerConfig {
+            char_ngrams: [2, 4],
+            alternate_sign: true,
+            ..small()
+        };
         let f = Featurizer::new(cfg, None).unwrap();
         let texts = ["alpha beta", "", "Grüße aus Köln", "a"];
         let batch = f.transform_batch(&texts).unwrap();
         for (i, t) in texts.iter().enumerate() {
-            assert_eq!(&batch[i * 64..(i + 1) * 64], f.transform(t).unwrap().as_slice());
+            assert_eq!(
+                &batch[i * 64..(i + 1) * 64],
+                f.transform(t).unwrap().as_slice()
+            );
         }
     }
 
@@ -340,41 +374,87 @@ mod tests {
     fn idf_weights_apply() {
         let mut idf = vec![1.0; 64];
         let f0 = Featurizer::new(small(), None).unwrap();
-        let raw = FeaturizerConfig { l2_norm: false, ..small() };
-        let plain = Featurizer::new(raw.clone(), None).unwrap().transform("word").unwrap();
+        let raw = FeaturizerConfig {
+            l2_norm: false,
+            ..small()
+        };
+        let plain = Featurizer::new(raw.clone(), None)
+            .unwrap()
+            .transform("word")
+            .unwrap();
         let idx = plain.iter().position(|x| *x != 0.0).unwrap();
         idf[idx] = 3.0;
-        let weighted = Featurizer::new(raw, Some(idf)).unwrap().transform("word").unwrap();
+        let weighted = Featurizer::new(raw, Some(idf))
+            .unwrap()
+            .transform("word")
+            .unwrap();
         assert_eq!(weighted[idx], plain[idx] * 3.0);
         assert!(f0.idf().is_none());
     }
 
     #[test]
     fn bad_config_and_input_are_errors() {
-        assert!(Featurizer::new(FeaturizerConfig { n_features: 0, ..small() }, None).is_err());
-        assert!(Featurizer::new(FeaturizerConfig { word_ngrams: [3, 1], ..small() }, None).is_err());
         assert!(Featurizer::new(
-            FeaturizerConfig { word_ngrams: [0, 0], char_ngrams: [0, 0], ..small() },
+            FeaturizerConfig {
+                n_features: 0,
+                ..small()
+            },
+            None
+        )
+        .is_err());
+        assert!(Featurizer::new(
+            FeaturizerConfig {
+                word_ngrams: [3, 1],
+                ..small()
+            },
+            None
+        )
+        .is_err());
+        assert!(Featurizer::new(
+            FeaturizerConfig {
+                word_ngrams: [0, 0],
+                char_ngrams: [0, 0],
+                ..small()
+            },
             None
         )
         .is_err());
         assert_eq!(
             Featurizer::new(small(), Some(vec![1.0; 3])).unwrap_err(),
-            FeaturizerError::IdfLength { expected: 64, got: 3 }
+            FeaturizerError::IdfLength {
+                expected: 64,
+                got: 3
+            }
         );
         assert_eq!(
             Featurizer::new(small(), Some(vec![f32::NAN; 64])).unwrap_err(),
             FeaturizerError::BadIdfWeight(0)
         );
-        let f = Featurizer::new(FeaturizerConfig { max_input_bytes: 4, ..small() }, None).unwrap();
-        assert!(matches!(f.transform("hello"), Err(FeaturizerError::InputTooLarge { .. })));
+        let f = Featurizer::new(
+            FeaturizerConfig {
+                max_input_bytes: 4,
+                ..small()
+            },
+            None,
+        )
+        .unwrap();
+        assert!(matches!(
+            f.transform("hello"),
+            Err(FeaturizerError::InputTooLarge { .. })
+        ));
     }
 
     #[test]
     fn config_json_round_trip() {
-        let cfg = FeaturizerConfig { char_ngrams: [3, 5], ..Default::default() };
+        let cfg = FeaturizerConfig {
+            char_ngrams: [3, 5],
+            ..Default::default()
+        };
         let json = serde_json::to_string(&cfg).unwrap();
-        assert_eq!(serde_json::from_str::<FeaturizerConfig>(&json).unwrap(), cfg);
+        assert_eq!(
+            serde_json::from_str::<FeaturizerConfig>(&json).unwrap(),
+            cfg
+        );
         assert!(serde_json::from_str::<FeaturizerConfig>(r#"{"bogus": 1}"#).is_err());
     }
 }

@@ -79,7 +79,9 @@ mod tests {
 
     #[test]
     fn parallel_and_serial_paths_agree() {
-        let big: Vec<u8> = (0..(PARALLEL_THRESHOLD + 17)).map(|i| (i % 251) as u8).collect();
+        let big: Vec<u8> = (0..(PARALLEL_THRESHOLD + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
         assert_eq!(blake3_digest(&big), *blake3::hash(&big).as_bytes());
     }
 }

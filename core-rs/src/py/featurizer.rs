@@ -69,7 +69,10 @@ impl Featurizer {
             n_features: n_features.unwrap_or(d.n_features),
             word_ngrams: word_ngrams.map(|(a, b)| [a, b]).unwrap_or(d.word_ngrams),
             char_ngrams: char_ngrams.map(|(a, b)| [a, b]).unwrap_or(d.char_ngrams),
-            normalization: normalization.map(parse_normalization).transpose()?.unwrap_or(d.normalization),
+            normalization: normalization
+                .map(parse_normalization)
+                .transpose()?
+                .unwrap_or(d.normalization),
             lowercase: lowercase.unwrap_or(d.lowercase),
             sublinear_tf: sublinear_tf.unwrap_or(d.sublinear_tf),
             alternate_sign: alternate_sign.unwrap_or(d.alternate_sign),
@@ -107,7 +110,11 @@ impl Featurizer {
     }
 
     /// One text -> float32 vector of length n_features (no copy: numpy owns the buffer).
-    fn transform<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let text = borrow_text(text)?;
         let result = if text.len() >= DETACH_BYTES {
             py.detach(|| self.inner.transform(text))
@@ -124,11 +131,16 @@ impl Featurizer {
         texts: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         if texts.cast::<PyString>().is_ok() || texts.cast::<PyBytes>().is_ok() {
-            return Err(PyTypeError::new_err("transform_batch takes a sequence of texts, not one text"));
+            return Err(PyTypeError::new_err(
+                "transform_batch takes a sequence of texts, not one text",
+            ));
         }
         // Keep strong references so the borrowed UTF-8 buffers outlive the detached work.
         let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
-        let borrowed: Vec<&str> = owned.iter().map(|o| borrow_text(o)).collect::<PyResult<_>>()?;
+        let borrowed: Vec<&str> = owned
+            .iter()
+            .map(|o| borrow_text(o))
+            .collect::<PyResult<_>>()?;
         let rows = borrowed.len();
         let total: usize = borrowed.iter().map(|t| t.len()).sum();
         let result = if total >= DETACH_BYTES {
@@ -143,7 +155,11 @@ impl Featurizer {
     }
 
     fn __repr__(&self) -> String {
-        format!("Featurizer({}, idf={})", self.config_json(), self.inner.idf().is_some())
+        format!(
+            "Featurizer({}, idf={})",
+            self.config_json(),
+            self.inner.idf().is_some()
+        )
     }
 }
 
