@@ -49,6 +49,27 @@ impl Compressed {
         Ok(out)
     }
 
+    /// Decompress into `out`, which must be exactly [`Compressed::original_len`] long
+    /// (saves a copy when the caller owns the destination buffer).
+    pub fn decompress_into(&self, out: &mut [u8]) -> Result<(), CacheError> {
+        if out.len() != self.original_len || self.data.len() < 4 {
+            return Err(CacheError::Decompress(format!(
+                "output buffer is {} bytes, expected {}",
+                out.len(),
+                self.original_len
+            )));
+        }
+        let n = lz4_flex::decompress_into(&self.data[4..], out)
+            .map_err(|e| CacheError::Decompress(e.to_string()))?;
+        if n != self.original_len {
+            return Err(CacheError::Decompress(format!(
+                "expected {} bytes, got {n}",
+                self.original_len
+            )));
+        }
+        Ok(())
+    }
+
     /// Bytes held in memory (what the entry weighs).
     pub fn stored_len(&self) -> usize {
         self.data.len()
@@ -70,6 +91,10 @@ mod tests {
         assert!(c.stored_len() < data.len() / 4);
         assert_eq!(c.original_len(), data.len());
         assert_eq!(c.decompress().unwrap(), data);
+        let mut out = vec![0u8; data.len()];
+        c.decompress_into(&mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(c.decompress_into(&mut out[1..]).is_err());
     }
 
     #[test]
@@ -100,5 +125,6 @@ mod tests {
             original_len: 200,
         };
         assert!(matches!(c.decompress(), Err(CacheError::Decompress(_))));
+        assert!(c.decompress_into(&mut [0u8; 200]).is_err());
     }
 }

@@ -187,14 +187,24 @@ impl MerkleTree {
 
     /// Sibling hashes from leaf `index` up to (not including) the root.
     pub fn proof(&self, index: usize) -> Result<Vec<Hash32>, MerkleError> {
+        let mut path = Vec::with_capacity(MAX_PROOF_LEN);
+        self.proof_indices(index, &mut path)?;
+        Ok(path.into_iter().map(|k| self.nodes[k]).collect())
+    }
+
+    /// Append to `out` the positions in [`MerkleTree::nodes`] of leaf `index`'s proof.
+    pub fn proof_indices(&self, index: usize, out: &mut Vec<usize>) -> Result<(), MerkleError> {
         let mut i = self.check_index(index)?;
-        let mut out = Vec::with_capacity(depth(i));
         while i > 0 {
-            let sibling = if i % 2 == 1 { i + 1 } else { i - 1 };
-            out.push(self.nodes[sibling]);
+            out.push(if i % 2 == 1 { i + 1 } else { i - 1 });
             i = (i - 1) / 2;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Every node in the array layout: the root first, leaf `k` at `2n - 2 - k`.
+    pub fn nodes(&self) -> &[Hash32] {
+        &self.nodes
     }
 
     /// The proof of every leaf, in leaf order (computed in parallel).
