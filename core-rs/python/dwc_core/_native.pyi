@@ -78,18 +78,23 @@ class Featurizer:
         alternate_sign: bool | None = None,
         l2_norm: bool | None = None,
         max_input_bytes: int | None = None,
-        idf: npt.NDArray[np.float32] | None = None,
+        idf: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
     ) -> None:
         """Defaults: 2**18 features, word 1-2 grams, no char n-grams, NFKC, lower-case,
         sublinear tf, no alternate sign, l2 norm, 16 MiB max input.
 
+        ``idf`` may be float32 or float64 (narrowed to float32).
+
         Raises:
-            ValueError: an option is out of range, or ``idf`` has the wrong length or
-                holds a NaN, infinite or negative weight.
+            ValueError: an option is out of range (negative counts included), or ``idf``
+                has the wrong length or holds a NaN, infinite or negative weight.
+            TypeError: a count is not an int, or ``idf`` is not a 1-D float numpy array.
         """
 
     @staticmethod
-    def from_json(config_json: str, *, idf: npt.NDArray[np.float32] | None = None) -> Featurizer:
+    def from_json(
+        config_json: str, *, idf: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None
+    ) -> Featurizer:
         """Rebuild from ``config_json()`` output. Unknown keys raise ``ValueError``."""
 
     def config_json(self) -> str:
@@ -111,7 +116,9 @@ class Featurizer:
             TypeError: ``text`` is neither str nor bytes.
         """
 
-    def transform_batch(self, texts: list[str | bytes] | tuple[str | bytes, ...]) -> npt.NDArray[np.float32]:
+    def transform_batch(
+        self, texts: list[str | bytes] | tuple[str | bytes, ...]
+    ) -> npt.NDArray[np.float32]:
         """Many texts -> matrix ``(len(texts), n_features)``; row i equals
         ``transform(texts[i])``. Rows are computed in parallel with the GIL released.
 
@@ -193,7 +200,6 @@ class Cache:
 
     @overload
     def get(self, key: _Key, default: _D) -> Any | _D: ...
-
     def set(
         self, key: _Key, value: object, ttl: float | None = None, weight: int | None = None
     ) -> None:

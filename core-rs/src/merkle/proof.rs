@@ -104,10 +104,10 @@ impl Proof {
             )));
         }
         if doc.index >= doc.leaf_count {
-            return Err(MerkleError::IndexOutOfRange {
-                index: doc.index,
-                len: doc.leaf_count,
-            });
+            return Err(MerkleError::Json(format!(
+                "index={} is out of range for leaf_count={}",
+                doc.index, doc.leaf_count
+            )));
         }
         let expected = proof_len(doc.leaf_count, doc.index);
         if doc.proof.len() != expected {
