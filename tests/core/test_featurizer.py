@@ -211,7 +211,7 @@ def test_wrong_types_are_type_errors() -> None:
 
 def test_from_json_refuses_bad_documents() -> None:
     for bad in ("{", '{"bogus": 1}', '{"n_features": -3}', '{"n_features": 0}', "[]"):
-        with pytest.raises(ValueError, match="invalid featurizer config JSON"):
+        with pytest.raises(ValueError, match="invalid featurizer config"):
             Featurizer.from_json(bad)
 
 

@@ -22,7 +22,7 @@ use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 use super::errors::{cache_compute_err, cache_err};
 use crate::cache::{
     duration_from_secs, weight_from, Cache as CoreCache, CacheConfig, CacheKey, Compressed, Entry,
-    KeyRef, Stats, Value,
+    KeyRef, KeyView, Stats, Value,
 };
 
 /// Values at least this large are compressed or decompressed with the GIL released.
@@ -54,25 +54,38 @@ type Obj = Arc<PyValue>;
 fn release_dropped(_py: Python<'_>) {
     // A plain load first: the common case is nothing queued, and a swap on every call
     // would be a locked instruction on the hot path.
-    if DROPPED_PENDING.load(Ordering::Relaxed) && DROPPED_PENDING.swap(false, Ordering::Acquire) {
-        let dead = std::mem::take(&mut *DROPPED.lock().unwrap_or_else(|p| p.into_inner()));
-        drop(dead);
+    if !(DROPPED_PENDING.load(Ordering::Relaxed) && DROPPED_PENDING.swap(false, Ordering::Acquire))
+    {
+        return;
     }
+    // Swap the queue with this thread's spare vector rather than taking it, so neither
+    // side reallocates on every `set` that replaces a value. The spare is moved out of
+    // its cell while the objects die: a `__del__` that re-enters here finds it empty.
+    thread_local! {
+        static SPARE: std::cell::Cell<Vec<Py<PyAny>>> = const { std::cell::Cell::new(Vec::new()) };
+    }
+    let mut dead = SPARE.take();
+    std::mem::swap(
+        &mut dead,
+        &mut *DROPPED.lock().unwrap_or_else(|p| p.into_inner()),
+    );
+    dead.clear();
+    SPARE.set(dead);
 }
 
 /// Run `f` on the key `obj` borrowed as a [`KeyRef`] (no allocation except for ints
 /// outside the i64 range).
 fn with_key<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(KeyRef<'_>) -> R) -> PyResult<R> {
     if let Ok(s) = obj.cast::<PyString>() {
-        Ok(f(KeyRef::Str(s.to_str()?)))
+        Ok(f(KeyRef::str(s.to_str()?)))
     } else if let Ok(b) = obj.cast::<PyBytes>() {
-        Ok(f(KeyRef::Bytes(b.as_bytes())))
+        Ok(f(KeyRef::bytes(b.as_bytes())))
     } else if let Ok(i) = obj.cast::<PyInt>() {
         match i.extract::<i64>() {
-            Ok(v) => Ok(f(KeyRef::Int(v))),
+            Ok(v) => Ok(f(KeyRef::int(v))),
             Err(_) => {
                 let text = i.str()?;
-                Ok(f(KeyRef::BigInt(text.to_str()?)))
+                Ok(f(KeyRef::big_int(text.to_str()?)))
             }
         }
     } else {
@@ -84,11 +97,11 @@ fn with_key<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(KeyRef<'_>) -> R) -> PyRes
 }
 
 fn key_to_py(py: Python<'_>, key: &CacheKey) -> PyResult<Py<PyAny>> {
-    Ok(match key {
-        CacheKey::Str(s) => PyString::new(py, s).into_any().unbind(),
-        CacheKey::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
-        CacheKey::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
-        CacheKey::BigInt(s) => py.get_type::<PyInt>().call1((&**s,))?.unbind(),
+    Ok(match key.view() {
+        KeyView::Str(s) => PyString::new(py, s).into_any().unbind(),
+        KeyView::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+        KeyView::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        KeyView::BigInt(s) => py.get_type::<PyInt>().call1((s,))?.unbind(),
     })
 }
 
