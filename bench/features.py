@@ -82,11 +82,11 @@ def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 
 def run(quick: bool) -> list[Row]:
-    docs = corpus(2_000 if quick else 20_000)
-    single = docs[: 300 if quick else 2_000]
+    docs = corpus(2_000 if quick else 10_000)
+    single = docs[: 300 if quick else 1_000]
     total_mb = sum(len(d.encode()) for d in docs) / 1e6
     single_mb = sum(len(d.encode()) for d in single) / 1e6
-    repeat = 3 if quick else 5
+    repeat = 3
     rows = []
     for name, (dwc_opts, sk_opts) in SETTINGS.items():
         dwc = Featurizer(
