@@ -310,7 +310,10 @@ class MerkleTree:
     {sortLeaves: false})`` gives the same root): every internal node has two children, so
     no lone node is ever promoted or duplicated; proofs are ``floor(log2 n)`` or
     ``ceil(log2 n)`` hashes long. One leaf: the root is the leaf, its proof is empty.
-    Leaves keep the order given; make them with ``keccak256(data)``.
+    Leaves keep the order given; make them with ``keccak256(data)``. Never use 64 bytes of
+    raw data as a leaf's preimage in a contract: an inner node is the keccak256 of 64
+    bytes, so such a leaf could pose as a node (OpenZeppelin's StandardMerkleTree hashes
+    leaf data twice for this reason).
 
     Immutable and thread-safe. Trees of 1024 leaves or more are built in parallel with
     the GIL released.

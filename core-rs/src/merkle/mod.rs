@@ -17,7 +17,10 @@
 //! two they also equal the usual level-by-level tree. A tree of one leaf has that leaf
 //! as its root and an empty proof. Zero leaves is an error.
 //!
-//! Leaves are 32-byte hashes the caller made (for content, `keccak256(bytes)`).
+//! Leaves are 32-byte hashes the caller made (for content, `keccak256(bytes)`). A
+//! contract must never accept 64 bytes of raw data as a leaf's preimage: an inner node is
+//! the keccak256 of 64 bytes, so such a leaf could pose as a node (the reason
+//! OpenZeppelin's `StandardMerkleTree` hashes leaf data twice).
 //! Building is parallel (rayon) level by level once a level is large enough.
 //!
 //! Proofs serialise to JSON as described in [`proof`].

@@ -104,6 +104,37 @@ impl MerkleTree {
     /// Every leaf's proof. Each tree node becomes one `bytes` object that all the proofs
     /// passing through it share, which keeps a million proofs affordable.
     fn proofs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        // Millions of new lists would set off the cyclic collector again and again (it
+        // tripled the time at 1M leaves), yet lists of bytes cannot form cycles. Pause it
+        // while building; the GIL is held throughout, so no other thread sees the pause.
+        let gc = py.import("gc")?;
+        let was_enabled = gc.call_method0("isenabled")?.is_truthy()?;
+        if was_enabled {
+            gc.call_method0("disable")?;
+        }
+        let result = self.build_proofs(py);
+        if was_enabled {
+            gc.call_method0("enable")?;
+        }
+        result
+    }
+
+    fn proof_json(&self, index: isize) -> PyResult<String> {
+        let i = leaf_index(index, self.inner.len())?;
+        Ok(self.inner.full_proof(i).map_err(merkle_err)?.to_json())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MerkleTree(leaves={}, root=0x{})",
+            self.inner.len(),
+            to_hex(&self.inner.root())
+        )
+    }
+}
+
+impl MerkleTree {
+    fn build_proofs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let nodes: Vec<Bound<'py, PyBytes>> = self
             .inner
             .nodes()
@@ -119,19 +150,6 @@ impl MerkleTree {
             out.push(PyList::new(py, path.iter().map(|&k| &nodes[k]))?);
         }
         PyList::new(py, out)
-    }
-
-    fn proof_json(&self, index: isize) -> PyResult<String> {
-        let i = leaf_index(index, self.inner.len())?;
-        Ok(self.inner.full_proof(i).map_err(merkle_err)?.to_json())
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "MerkleTree(leaves={}, root=0x{})",
-            self.inner.len(),
-            to_hex(&self.inner.root())
-        )
     }
 }
 
