@@ -220,7 +220,7 @@ class Cache:
     def contains(self, key: _Key) -> bool:
         """Whether ``key`` is present. Not a read: no hit/miss, no effect on the policy."""
 
-    def __contains__(self, key: _Key) -> bool: ...
+    def __contains__(self, key: _Key, /) -> bool: ...
     def get_or_compute(
         self,
         key: _Key,
