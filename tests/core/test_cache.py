@@ -93,6 +93,13 @@ def test_unsupported_keys_are_type_errors(key: object) -> None:
             call()
 
 
+def test_str_keys_must_be_utf8_encodable() -> None:
+    c = Cache(100)
+    with pytest.raises(UnicodeEncodeError):
+        c.set("lone surrogate \ud800", 1)
+    assert c.keys() == []
+
+
 # -- bytes, compression and weights ---------------------------------------------------
 
 

@@ -139,7 +139,8 @@ class Cache:
 
     Keys are ``str``, ``bytes`` or ``int``. The three kinds never collide (``"1"``,
     ``b"1"`` and ``1`` are three keys); ``True``/``False`` are the ints 1 and 0, as in a
-    ``dict``. Values are any Python object, stored by reference (not copied). A ``bytes``
+    ``dict``. A ``str`` key with a lone surrogate (not encodable as UTF-8) raises
+    ``UnicodeEncodeError``. Values are any Python object, stored by reference (not copied). A ``bytes``
     value of ``compress_threshold`` bytes or more is stored LZ4-compressed when that saves
     at least an eighth of it; ``get`` then returns an equal, new ``bytes`` object.
 
