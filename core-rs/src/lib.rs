@@ -4,8 +4,10 @@
 //! binding layer lives in [`py`] and is only compiled with the `python` feature, which
 //! maturin turns on when it builds the `dwc_core._native` extension.
 
+pub mod cache;
 pub mod featurizer;
 pub mod hashing;
+pub mod merkle;
 pub mod scheduler;
 
 #[cfg(feature = "python")]

@@ -1,10 +1,14 @@
-"""dwc_core: DWC's hot path in Rust (hashing, featurizer, scheduler; cache to come).
+"""dwc_core: DWC's hot path in Rust (scheduler, cache, hashing and Merkle proofs, featurizer).
 
 The compiled extension is the private module ``dwc_core._native``; this package is its
 public face and owns ``__all__``. It knows nothing of the agent or the coordinator.
 """
 
 from ._native import (
+    Cache,
+    CacheCorruptionError,
+    CacheRecursionError,
+    CacheStats,
     DeadLetter,
     DuplicateTaskError,
     DwcCoreError,
@@ -12,6 +16,7 @@ from ._native import (
     Lease,
     LeaseError,
     ManualClock,
+    MerkleTree,
     Scheduler,
     SchedulerStats,
     SnapshotError,
@@ -19,9 +24,15 @@ from ._native import (
     blake3,
     content_id,
     keccak256,
+    verify_proof,
+    verify_proof_json,
 )
 
 __all__ = [
+    "Cache",
+    "CacheCorruptionError",
+    "CacheRecursionError",
+    "CacheStats",
     "DeadLetter",
     "DuplicateTaskError",
     "DwcCoreError",
@@ -29,6 +40,7 @@ __all__ = [
     "Lease",
     "LeaseError",
     "ManualClock",
+    "MerkleTree",
     "Scheduler",
     "SchedulerStats",
     "SnapshotError",
@@ -36,4 +48,6 @@ __all__ = [
     "blake3",
     "content_id",
     "keccak256",
+    "verify_proof",
+    "verify_proof_json",
 ]

@@ -10,7 +10,7 @@
 //! so a text maps to the same vector on every run and platform.
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Largest vector the featurizer builds (2^24 buckets, 64 MiB of f32).
 pub const MAX_FEATURES: usize = 1 << 24;
@@ -147,12 +147,23 @@ impl Featurizer {
     /// The normalised, lower-cased tokens of `text` (what word n-grams are built from).
     pub fn tokens(&self, text: &str) -> Vec<String> {
         tokenize(&self.prepare(text))
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     fn prepare(&self, text: &str) -> String {
+        // The quick checks answer "already normalised" for almost all real text (ASCII
+        // always), which skips decomposing and recomposing every character.
         let normalized: String = match self.config.normalization {
             Normalization::None => text.to_owned(),
+            Normalization::Nfc if is_nfc_quick(text.chars()) == IsNormalized::Yes => {
+                text.to_owned()
+            }
             Normalization::Nfc => text.nfc().collect(),
+            Normalization::Nfkc if is_nfkc_quick(text.chars()) == IsNormalized::Yes => {
+                text.to_owned()
+            }
             Normalization::Nfkc => text.nfkc().collect(),
         };
         if self.config.lowercase {
@@ -176,7 +187,8 @@ impl Featurizer {
             });
         }
         out.fill(0.0);
-        let tokens = tokenize(&self.prepare(text));
+        let prepared = self.prepare(text);
+        let tokens = tokenize(&prepared);
         let n = self.config.n_features as u64;
         let mut add = |kind: u8, parts: &[&str]| {
             let h = fnv1a_parts(kind, parts);
@@ -188,7 +200,7 @@ impl Featurizer {
             };
             out[idx] += sign;
         };
-        let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let refs = tokens;
         let [wlo, whi] = self.config.word_ngrams;
         if wlo > 0 {
             for len in wlo..=whi {
@@ -277,10 +289,9 @@ impl Featurizer {
 }
 
 /// Split prepared text into maximal runs of alphanumeric characters.
-fn tokenize(text: &str) -> Vec<String> {
+fn tokenize(text: &str) -> Vec<&str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(str::to_owned)
         .collect()
 }
 

@@ -6,12 +6,14 @@
 //! `LeaseError` is a `KeyError` and `SnapshotError` a `ValueError`.
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyKeyError, PyValueError};
+use pyo3::exceptions::{PyException, PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
+use crate::cache::{CacheError, ComputeError};
 use crate::featurizer::FeaturizerError;
+use crate::merkle::MerkleError;
 use crate::scheduler::SchedulerError;
 
 create_exception!(
@@ -72,12 +74,31 @@ fn snapshot_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
     )
 }
 
+create_exception!(
+    dwc_core,
+    CacheRecursionError,
+    DwcCoreError,
+    "A get_or_compute function asked its own cache for the key it is computing."
+);
+
+create_exception!(
+    dwc_core,
+    CacheCorruptionError,
+    DwcCoreError,
+    "A compressed cache value could not be decompressed."
+);
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("DwcCoreError", py.get_type::<DwcCoreError>())?;
     m.add("DuplicateTaskError", py.get_type::<DuplicateTaskError>())?;
     m.add("LeaseError", lease_error(py)?)?;
     m.add("SnapshotError", snapshot_error(py)?)?;
+    m.add("CacheRecursionError", py.get_type::<CacheRecursionError>())?;
+    m.add(
+        "CacheCorruptionError",
+        py.get_type::<CacheCorruptionError>(),
+    )?;
     Ok(())
 }
 
@@ -107,4 +128,30 @@ pub(crate) fn scheduler_err(e: SchedulerError) -> PyErr {
             Err(e) => e,
         }
     })
+}
+
+pub(crate) fn cache_err(e: CacheError) -> PyErr {
+    match e {
+        CacheError::InvalidConfig(_)
+        | CacheError::InvalidDuration { .. }
+        | CacheError::WeightTooLarge(_) => PyValueError::new_err(e.to_string()),
+        CacheError::Decompress(_) => CacheCorruptionError::new_err(e.to_string()),
+        CacheError::RecursiveCompute => CacheRecursionError::new_err(e.to_string()),
+    }
+}
+
+/// The error of a failed get_or_compute: the compute function's own exception (the same
+/// one for every caller that waited on it), or a recursion error.
+pub(crate) fn cache_compute_err(py: Python<'_>, e: ComputeError<PyErr>) -> PyErr {
+    match e {
+        ComputeError::Recursive => cache_err(CacheError::RecursiveCompute),
+        ComputeError::Failed(err) => err.clone_ref(py),
+    }
+}
+
+pub(crate) fn merkle_err(e: MerkleError) -> PyErr {
+    match e {
+        MerkleError::IndexOutOfRange { .. } => PyIndexError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
 }

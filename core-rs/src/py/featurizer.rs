@@ -2,7 +2,7 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyInt, PyString};
 
 use super::errors::featurizer_err;
 use crate::featurizer::{Featurizer as CoreFeaturizer, FeaturizerConfig, Normalization};
@@ -40,6 +40,44 @@ fn parse_normalization(s: &str) -> PyResult<Normalization> {
     }
 }
 
+/// A non-negative integer option. Negative or oversized ints are `ValueError`s naming the
+/// option (PyO3's own conversion would raise `OverflowError`).
+fn count_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    let int = obj.cast::<PyInt>().map_err(|_| {
+        let type_name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        PyTypeError::new_err(format!("{name} must be an int, got {type_name}"))
+    })?;
+    match int.extract::<i64>() {
+        Ok(v) if v >= 0 => usize::try_from(v)
+            .map_err(|_| PyValueError::new_err(format!("{name}={v} is too large"))),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}={int} must be a non-negative int"
+        ))),
+    }
+}
+
+fn range_arg((lo, hi): (Bound<'_, PyAny>, Bound<'_, PyAny>), name: &str) -> PyResult<[usize; 2]> {
+    Ok([count_arg(&lo, name)?, count_arg(&hi, name)?])
+}
+
+/// idf weights from a 1-D float32 or float64 numpy array (float64 is narrowed to f32;
+/// values beyond f32's range become infinite and are refused by the core's check).
+fn idf_weights(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
+    if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, f32>>() {
+        Ok(a.as_array().to_vec())
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, f64>>() {
+        Ok(a.as_array().iter().map(|&x| x as f32).collect())
+    } else {
+        Err(PyTypeError::new_err(
+            "idf must be a 1-D numpy array of float32 or float64",
+        ))
+    }
+}
+
 #[pyclass(frozen, module = "dwc_core._native")]
 pub struct Featurizer {
     inner: CoreFeaturizer,
@@ -53,22 +91,31 @@ impl Featurizer {
         l2_norm=None, max_input_bytes=None, idf=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        n_features: Option<usize>,
-        word_ngrams: Option<(usize, usize)>,
-        char_ngrams: Option<(usize, usize)>,
+        n_features: Option<&Bound<'_, PyAny>>,
+        word_ngrams: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+        char_ngrams: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
         normalization: Option<&str>,
         lowercase: Option<bool>,
         sublinear_tf: Option<bool>,
         alternate_sign: Option<bool>,
         l2_norm: Option<bool>,
-        max_input_bytes: Option<usize>,
-        idf: Option<PyReadonlyArray1<'_, f32>>,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+        idf: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let d = FeaturizerConfig::default();
         let config = FeaturizerConfig {
-            n_features: n_features.unwrap_or(d.n_features),
-            word_ngrams: word_ngrams.map(|(a, b)| [a, b]).unwrap_or(d.word_ngrams),
-            char_ngrams: char_ngrams.map(|(a, b)| [a, b]).unwrap_or(d.char_ngrams),
+            n_features: n_features
+                .map(|v| count_arg(v, "n_features"))
+                .transpose()?
+                .unwrap_or(d.n_features),
+            word_ngrams: word_ngrams
+                .map(|r| range_arg(r, "word_ngrams"))
+                .transpose()?
+                .unwrap_or(d.word_ngrams),
+            char_ngrams: char_ngrams
+                .map(|r| range_arg(r, "char_ngrams"))
+                .transpose()?
+                .unwrap_or(d.char_ngrams),
             normalization: normalization
                 .map(parse_normalization)
                 .transpose()?
@@ -77,7 +124,10 @@ impl Featurizer {
             sublinear_tf: sublinear_tf.unwrap_or(d.sublinear_tf),
             alternate_sign: alternate_sign.unwrap_or(d.alternate_sign),
             l2_norm: l2_norm.unwrap_or(d.l2_norm),
-            max_input_bytes: max_input_bytes.unwrap_or(d.max_input_bytes),
+            max_input_bytes: max_input_bytes
+                .map(|v| count_arg(v, "max_input_bytes"))
+                .transpose()?
+                .unwrap_or(d.max_input_bytes),
         };
         Self::build(config, idf)
     }
@@ -85,9 +135,18 @@ impl Featurizer {
     /// Build from the JSON saved by `config_json()` (unknown keys are refused).
     #[staticmethod]
     #[pyo3(signature = (config_json, *, idf=None))]
-    fn from_json(config_json: &str, idf: Option<PyReadonlyArray1<'_, f32>>) -> PyResult<Self> {
-        let config: FeaturizerConfig = serde_json::from_str(config_json)
-            .map_err(|e| PyValueError::new_err(format!("invalid featurizer config JSON: {e}")))?;
+    fn from_json(config_json: &str, idf: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let invalid = |e: serde_json::Error| {
+            PyValueError::new_err(format!("invalid featurizer config JSON: {e}"))
+        };
+        // Parse to a value first: serde would also accept a JSON array as the struct.
+        let doc: serde_json::Value = serde_json::from_str(config_json).map_err(invalid)?;
+        if !doc.is_object() {
+            return Err(PyValueError::new_err(
+                "invalid featurizer config JSON: expected an object",
+            ));
+        }
+        let config: FeaturizerConfig = serde_json::from_value(doc).map_err(invalid)?;
         Self::build(config, idf)
     }
 
@@ -164,8 +223,8 @@ impl Featurizer {
 }
 
 impl Featurizer {
-    fn build(config: FeaturizerConfig, idf: Option<PyReadonlyArray1<'_, f32>>) -> PyResult<Self> {
-        let idf = idf.map(|a| a.as_array().to_vec());
+    fn build(config: FeaturizerConfig, idf: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let idf = idf.map(idf_weights).transpose()?;
         let inner = CoreFeaturizer::new(config, idf).map_err(featurizer_err)?;
         Ok(Self { inner })
     }

@@ -1,9 +1,11 @@
 //! The PyO3 binding layer: thin wrappers that convert arguments once and call the plain
 //! Rust types. Nothing in here holds logic worth testing on its own.
 
+mod cache;
 mod errors;
 mod featurizer;
 mod hashing;
+mod merkle;
 mod scheduler;
 
 use pyo3::prelude::*;
@@ -14,6 +16,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     hashing::register(m)?;
     featurizer::register(m)?;
+    cache::register(m)?;
+    merkle::register(m)?;
     scheduler::register(m)?;
     Ok(())
 }
