@@ -26,7 +26,7 @@ from agent.errors import DocumentError, DocumentRefused
 from agent.inference.onnx import TextClassifier
 from agent.logs import kv
 from agent.metrics import Metrics
-from agent.pipeline import IntakePipeline
+from agent.pipeline import IntakePipeline, summary_key
 from agent.profile import GatewayProfile
 from agent.protocol import Envelope, Kind, heartbeat_subject, new_id
 from agent.settings import AgentSettings
@@ -79,7 +79,11 @@ class Daemon:
             window=self.profile.sync.outbox_window,
             timeout=s.nats.request_timeout,
         )
-        self.commands = CommandConsumer(self.store, self.db, self.link, agent_id=s.agent_id)
+        # Model outputs and remote results by content id, within the profile's cache budget.
+        self.cache = dwc_core.Cache(b.cache_mb << 20)
+        self.commands = CommandConsumer(
+            self.store, self.db, self.link, agent_id=s.agent_id, on_applied=self._remember_result
+        )
         self.pipeline = IntakePipeline(
             self.store,
             self.db,
@@ -88,6 +92,7 @@ class Daemon:
             max_document_bytes=b.max_document_bytes,
             max_remote_text_bytes=self.profile.sync.max_remote_text_bytes,
             on_outbox=self.pump.notify,
+            cache=self.cache,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -252,6 +257,17 @@ class Daemon:
             (folder / f"{src.name}.error").write_text(f"{name}: {error}\n")
         os.replace(src, dest)  # same file system: processing/, done/ and failed/ share data_dir
 
+    async def _remember_result(self, job_id: str, output: dict[str, Any]) -> None:
+        """Keep a remote summary by content id, so a duplicate document reuses it."""
+        assert self.store is not None
+        if not isinstance(output.get("summary"), str):
+            return
+        content_id = await self.db(self.store.content_id_of_job, job_id)
+        if content_id is not None:
+            self.cache.set(
+                summary_key(content_id), dict(output), weight=len(output["summary"]) + 256
+            )
+
     # --- the local API -----------------------------------------------------------------
     async def serve_api(self) -> None:
         server = ApiServer(self)
@@ -391,6 +407,19 @@ class Daemon:
             "dwc_agent_work_tasks",
             "Work queue tasks by state.",
             [({"state": k}, work[k]) for k in ("pending", "leased", "dead_letters")],
+        )
+        cache = self.cache.stats()
+        m.counter(
+            "dwc_agent_cache_hits_total",
+            "Cache hits (model outputs, remote results).",
+            [({}, cache.hits)],
+        )
+        m.counter("dwc_agent_cache_misses_total", "Cache misses.", [({}, cache.misses)])
+        m.gauge("dwc_agent_cache_entries", "Entries in the cache.", [({}, cache.entries)])
+        m.gauge(
+            "dwc_agent_cache_weight_bytes",
+            "Weighted size of the cache.",
+            [({}, cache.weighted_size)],
         )
         m.counter(
             "dwc_agent_work_retries_total", "Work retried after a failure.", [({}, work["retried"])]

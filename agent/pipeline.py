@@ -37,6 +37,11 @@ SUMMARY_SENTENCES = 3
 Db = Callable[..., Awaitable[Any]]
 
 
+def summary_key(content_id: str) -> str:
+    """Cache key of a remote summary of the given content."""
+    return f"ai.summarize:{content_id}"
+
+
 @dataclass(frozen=True)
 class Outcome:
     document_id: str
@@ -55,6 +60,7 @@ class IntakePipeline:
         max_document_bytes: int,
         max_remote_text_bytes: int,
         on_outbox: Callable[[], None],
+        cache: dwc_core.Cache | None = None,
     ) -> None:
         self.store = store
         self.db = db
@@ -63,6 +69,7 @@ class IntakePipeline:
         self.max_document_bytes = max_document_bytes
         self.max_remote_text_bytes = max_remote_text_bytes
         self.on_outbox = on_outbox
+        self.cache = cache
 
     async def register(self, claimed: Path, *, name: str, source: str, received_at: float) -> str:
         """Commit a claimed file as a document with a run; returns the document id.
@@ -114,16 +121,23 @@ class IntakePipeline:
             out = {"media_type": media_type, "chars": len(text)}
             await self.db(self.store.commit_step, run_id, "extract", out)
 
+        doc = await self.db(self.store.document, doc_id)
+        content_id = doc["content_id"]
+        model = f"{self.classifier.name}@{self.classifier.version}"
         if "classify" in done:
             label, confidence = done["classify"]["label"], done["classify"]["confidence"]
         else:
-            (pred,) = await asyncio.to_thread(self.classifier.predict, [text])
-            label, confidence = pred.label, round(pred.confidence, 6)
-            out = {
-                "label": label,
-                "confidence": confidence,
-                "model": f"{self.classifier.name}@{self.classifier.version}",
-            }
+            # Model outputs are cached by model and content id: the same bytes get the
+            # same label without running the model again.
+            key = f"classify:{model}:{content_id}"
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is None:
+                (pred,) = await asyncio.to_thread(self.classifier.predict, [text])
+                cached = (pred.label, round(pred.confidence, 6))
+                if self.cache is not None:
+                    self.cache.set(key, cached, weight=256)
+            label, confidence = cached
+            out = {"label": label, "confidence": confidence, "model": model}
             await self.db(
                 self.store.commit_step,
                 run_id,
@@ -132,8 +146,10 @@ class IntakePipeline:
                 doc_update={"label": label, "confidence": confidence},
             )
 
-        if "summarize.request" not in done:
-            doc = await self.db(self.store.document, doc_id)
+        if "summarize.request" not in done and "summarize" not in done:
+            # A summary already computed for the same content (a duplicate document)
+            # completes the run here, without a remote job.
+            summary = self.cache.get(summary_key(content_id)) if self.cache is not None else None
             job_id = new_id()
             event = Envelope(
                 kind=Kind.DOCUMENT_PROCESSED,
@@ -141,7 +157,7 @@ class IntakePipeline:
                 body={
                     "document_id": doc_id,
                     "run_id": run_id,
-                    "content_id": doc["content_id"],
+                    "content_id": content_id,
                     "name": name,
                     "media_type": media_type,
                     "size": doc["size"],
@@ -151,8 +167,28 @@ class IntakePipeline:
                     "workflow": WORKFLOW,
                     "version": VERSION,
                     "received_at": doc["received_at"],
+                    **({"summary": summary["summary"]} if summary else {}),
                 },
             )
+            event_row = (
+                event.id,
+                event_subject(self.agent_id, event.kind),
+                event.kind,
+                event.encode(),
+            )
+            if summary is not None:
+                await self.db(
+                    self.store.commit_step,
+                    run_id,
+                    "summarize",
+                    {**summary, "reused": True},
+                    doc_update={"summary": summary["summary"]},
+                    outbox=[event_row],
+                    finish=True,
+                )
+                self.on_outbox()
+                log.info("document.summary_reused", extra=kv(doc=doc_id, label=label))
+                return Outcome(doc_id, DocStatus.DONE)
             remote_text = text.encode()[: self.max_remote_text_bytes].decode("utf-8", "ignore")
             job = Envelope(
                 kind=Kind.JOB_REQUEST,
@@ -172,15 +208,7 @@ class IntakePipeline:
                 "summarize.request",
                 {"job_id": job_id},
                 doc_update={"status": DocStatus.WAITING},
-                outbox=[
-                    (
-                        event.id,
-                        event_subject(self.agent_id, event.kind),
-                        event.kind,
-                        event.encode(),
-                    ),
-                    (job.id, job_subject(self.agent_id), job.kind, job.encode()),
-                ],
+                outbox=[event_row, (job.id, job_subject(self.agent_id), job.kind, job.encode())],
                 job=(job_id, "ai.summarize"),
             )
             self.on_outbox()

@@ -263,6 +263,14 @@ class Store:
                 (run_id, doc_id, workflow, version, received_at),
             )
 
+    def content_id_of_job(self, job_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT d.content_id FROM jobs j JOIN runs r ON r.id = j.run_id"
+            " JOIN documents d ON d.id = r.document_id WHERE j.id = ?",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else str(row["content_id"])
+
     def run_for_document(self, doc_id: str) -> sqlite3.Row:
         row = self.conn.execute(
             "SELECT * FROM runs WHERE document_id = ? ORDER BY started_at DESC LIMIT 1", (doc_id,)
@@ -285,9 +293,11 @@ class Store:
         doc_update: dict[str, Any] | None = None,
         outbox: list[tuple[str, str, str, bytes]] = (),  # type: ignore[assignment]
         job: tuple[str, str] | None = None,
+        finish: bool = False,
     ) -> None:
         """Commit one step's result, with its document update, outgoing messages and any
-        remote job it starts, in a single transaction.
+        remote job it starts, in a single transaction. ``finish`` also completes the run
+        (succeeded) and its document (done) in the same transaction.
 
         A step that starts a job is named ``<name>.request``; the job's result is committed
         later as step ``<name>`` (see ``apply_job_result``). Raises ValueError otherwise."""
@@ -314,6 +324,12 @@ class Store:
                     " VALUES (?, ?, ?, ?, 'pending', ?)",
                     (job_id, run_id, step, job_type, now),
                 )
+            if finish:
+                c.execute(
+                    "UPDATE runs SET status = 'succeeded', finished_at = ? WHERE id = ?",
+                    (now, run_id),
+                )
+                self._update_doc_of_run(c, run_id, {"status": DocStatus.DONE, "completed_at": now})
 
     @staticmethod
     def _update_doc_of_run(c: sqlite3.Connection, run_id: str, fields: dict[str, Any]) -> None:

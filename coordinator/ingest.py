@@ -113,6 +113,9 @@ class Ingest:
         doc.version = require(b, "version", str)
         doc.received_at = float(require(b, "received_at", (int, float)))
         doc.updated_at = now
+        if isinstance(b.get("summary"), str):
+            # The agent reused a summary of the same content; no job comes for this one.
+            doc.summary = b["summary"]
         # The job result may have been computed before this event arrived.
         job = (
             s.query(Job)

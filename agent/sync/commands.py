@@ -34,7 +34,7 @@ class CommandConsumer:
         link: NatsLink,
         *,
         agent_id: str,
-        on_applied: Callable[[str], None] | None = None,
+        on_applied: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.db = db
@@ -98,7 +98,7 @@ class CommandConsumer:
         if outcome == "applied":
             self.applied += 1
             if self.on_applied:
-                self.on_applied(job_id)
+                await self.on_applied(job_id, output)
         elif outcome == "duplicate":
             self.duplicates += 1
         else:

@@ -10,7 +10,8 @@ import pytest
 from nats.js.api import ConsumerConfig
 
 from agent.natsd import NatsServer, free_port
-from agent.protocol import Envelope, Kind, command_subject, job_subject
+from agent.protocol import Envelope, Kind, command_subject, event_subject, job_subject
+from coordinator.demo import DEFAULT_DOCUMENTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 AGENT = "gw-test"  # as started by the start_agent fixture
@@ -125,3 +126,52 @@ async def test_unsupported_and_failed_documents_go_to_failed_with_reason(
     # The originals are kept next to their reasons; the hidden file was left alone.
     assert len([p for p in failed.iterdir() if not p.name.endswith(".error")]) == 4
     assert (inbox / ".hidden.txt").exists()
+
+
+async def test_duplicate_content_reuses_label_and_summary_from_the_cache(
+    tmp_path: Path,
+    start_agent,  # type: ignore[no-untyped-def]
+    nats_server: NatsServer,
+) -> None:
+    agent = await start_agent(nats_server.url)
+    agent.drop(["invoice_kestrel_pumps.txt"])
+    await agent.eventually(lambda: agent.statuses() == ["waiting"], what="the first copy")
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(job_subject(AGENT), durable="t-jobs", stream="DWC_JOBS")
+        (msg,) = await sub.fetch(1, timeout=5)
+        req = Envelope.decode(msg.data)
+        res = Envelope(
+            kind=Kind.JOB_RESULT,
+            agent=AGENT,
+            body={
+                "job_id": req.body["job_id"],
+                "run_id": req.body["run_id"],
+                "status": "succeeded",
+                "output": {"summary": "Kestrel pumps invoice.", "provider": "test"},
+                "error": None,
+            },
+        )
+        await js.publish(command_subject(AGENT), res.encode(), headers={"Nats-Msg-Id": res.id})
+        await agent.eventually(lambda: agent.statuses() == ["done"], what="the first result")
+
+        # The same bytes under another name: classified from the cache, summary reused,
+        # run completed locally; the event carries the summary and no job is requested.
+        copy = agent.data / "inbox" / "copy-of-invoice.txt"
+        copy.write_bytes((DEFAULT_DOCUMENTS / "invoice_kestrel_pumps.txt").read_bytes())
+        await agent.eventually(lambda: agent.statuses() == ["done", "done"], what="the copy")
+        (row,) = agent.query("SELECT * FROM documents WHERE name = 'copy-of-invoice.txt'")
+        assert row["summary"] == "Kestrel pumps invoice."
+        assert agent.query("SELECT count(*) AS n FROM jobs")[0]["n"] == 1
+        await agent.eventually(lambda: agent.outbox() == 0, what="the event to be published")
+        assert (await js.stream_info("DWC_JOBS")).state.messages == 1
+        events = await js.pull_subscribe(
+            event_subject(AGENT, "document.processed"), durable="t-ev", stream="DWC_EVENTS"
+        )
+        bodies = [Envelope.decode(m.data).body for m in await events.fetch(2, timeout=5)]
+        assert [b.get("summary") for b in bodies] == [None, "Kestrel pumps invoice."]
+        stats = agent.daemon.cache.stats()
+        assert stats.hits >= 2  # the label and the summary
+    finally:
+        await nc.close()
