@@ -51,3 +51,41 @@ class DocumentRefused(AgentError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+
+
+class WorkflowError(AgentError):
+    """A workflow spec, expression or step cannot be used (see agent/workflow/)."""
+
+
+class SpecError(WorkflowError):
+    """A workflow spec fails validation.
+
+    ``problems`` lists every problem found, each as ``(path, message)`` with the path
+    inside the spec (``steps[2].needs[0]``); ``summary`` is one line. ``str()`` is the
+    summary followed by one indented line per problem."""
+
+    def __init__(self, summary: str, problems: list[tuple[str, str]] | None = None) -> None:
+        self.summary = summary
+        self.problems = list(problems or [])
+        lines = [
+            summary,
+            *(f"  {path}: {msg}" if path else f"  {msg}" for path, msg in self.problems),
+        ]
+        super().__init__("\n".join(lines))
+
+
+class ExpressionError(WorkflowError):
+    """An expression does not parse, or fails while being evaluated (a type mismatch).
+
+    ``position`` is the 1-based column of the offending character or token, or None
+    when no single place is at fault."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        self.reason = message
+        self.position = position
+        super().__init__(f"{message} (at column {position})" if position else message)
+
+
+class StepError(WorkflowError):
+    """A workflow step failed in a way a retry cannot fix (bad input, bad parameters at
+    run time, a limit exceeded). The engine fails the step at once instead of retrying."""

@@ -1,13 +1,16 @@
 """Text extraction for the document types the agent reads locally.
 
 Supported: plain text (.txt, .text, .log, .csv), Markdown (.md), HTML (.html, .htm) and
-JSON (.json: the string values, depth first). PDF and others come with the workflow
-engine. Every failure is a DocumentError with a one-line reason.
+JSON (.json: the string values, depth first), through ``extract_text``. PDF has its own
+entry point, ``extract_pdf_text`` (pypdf, with page, size and decoding limits), used by
+the workflow engine's ``extract`` step. Every failure is a DocumentError with a one-line
+reason.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -26,6 +29,8 @@ MEDIA_TYPES = {
     ".htm": "text/html",
     ".json": "application/json",
 }
+
+PDF_MEDIA_TYPE = "application/pdf"
 
 _MAX_JSON_DEPTH = 64
 
@@ -135,3 +140,77 @@ def extract_text(name: str, data: bytes) -> tuple[str, str]:
     if not text:
         raise DocumentError("document has no text")
     return text, media_type
+
+
+def is_pdf(name: str, data: bytes, content_type: str | None = None) -> bool:
+    """A PDF by its content type, its ``.pdf`` suffix, or its ``%PDF-`` header."""
+    return (
+        content_type == PDF_MEDIA_TYPE
+        or PurePath(name).suffix.lower() == ".pdf"
+        or data[:1024].lstrip().startswith(b"%PDF-")
+    )
+
+
+def extract_pdf_text(
+    data: bytes,
+    *,
+    max_pages: int = 200,
+    max_chars: int = 2_000_000,
+    max_stream_bytes: int = 32 << 20,
+) -> tuple[str, int]:
+    """Return ``(text, pages)`` of a PDF, or raise DocumentError.
+
+    A PDF bomb is refused, not decoded: more than ``max_pages`` pages, more than
+    ``max_chars`` characters of text, or any stream that decodes to more than
+    ``max_stream_bytes`` (pypdf's own limits, set for this call only). Encrypted PDFs
+    are read only if they open with the empty password; scans without a text layer
+    have no text and are refused. CPU-bound: call it off the event loop."""
+    try:
+        import pypdf
+        from pypdf.errors import LimitReachedError
+    except ImportError:  # pragma: no cover - pypdf is a base dependency
+        raise DocumentError("PDF support needs pypdf (pip install 'pypdf>=7.1,<8')") from None
+    if not data[:1024].lstrip().startswith(b"%PDF-"):
+        raise DocumentError("not a PDF (no %PDF- header)")
+    limits: dict[str, Any] = {
+        "maximum_declared_stream_length": max_stream_bytes,
+        "array_based_stream_maximum_output_length": max_stream_bytes,
+        "zlib_maximum_output_length": max_stream_bytes,
+        "lzw_maximum_output_length": max_stream_bytes,
+        "run_length_maximum_output_length": max_stream_bytes,
+        "brotli_maximum_output_length": max_stream_bytes,
+        "jbig2_maximum_output_length": max_stream_bytes,
+        "image_maximum_buffer_size": max_stream_bytes,
+        "stream_decoding_work_maximum_length": 4 * max_stream_bytes,
+        "jbig2dec_binary": None,  # never run an outside program on input
+    }
+    parts: list[str] = []
+    try:
+        with pypdf.apply_configuration(**limits):
+            reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise DocumentError("encrypted PDF (needs a password)")
+            pages = len(reader.pages)
+            if pages > max_pages:
+                raise DocumentError(f"PDF has {pages} pages, over the limit of {max_pages}")
+            total = 0
+            for number, page in enumerate(reader.pages, start=1):
+                text = page.extract_text() or ""
+                total += len(text)
+                if total > max_chars:
+                    raise DocumentError(
+                        f"PDF text is over the limit of {max_chars} characters (at page {number})"
+                    )
+                parts.append(text)
+    except DocumentError:
+        raise
+    except LimitReachedError as e:
+        raise DocumentError(f"PDF refused: a decoding limit was reached ({e})") from None
+    except RecursionError:
+        raise DocumentError("unreadable PDF: objects nested too deeply") from None
+    except Exception as e:  # pypdf raises many types on malformed files
+        raise DocumentError(f"unreadable PDF: {type(e).__name__}: {e}".splitlines()[0]) from None
+    text = _normalise_space("\n".join(parts))
+    if not text:
+        raise DocumentError("PDF has no text layer (a scan?)")
+    return text, pages
