@@ -13,7 +13,7 @@ does not), a NUL character (PostgreSQL refuses it in text), a float that is not 
 Otherwise such a message would fail at commit, never be acked, and come back forever.
 A ``DataError`` the checks missed is dead-lettered too: it depends on the message, not
 on the database's state, so retrying cannot help. Other database errors (unreachable,
-locked) leave the message unacked, to be redelivered.
+locked, a lost race) nak the message, so JetStream delivers it again a little later.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _column(model: type[DeclarativeBase], name: str) -> Column[Any]:
     return inspect(model).columns[name]
 
 
-def fit(value: str, model: type[DeclarativeBase], column: str, what: str) -> str:
+def _fit(value: str, model: type[DeclarativeBase], column: str, what: str) -> str:
     """``value`` if it can be stored in ``model.column``; ProtocolError naming ``what``
     if it is longer than the column or holds a NUL character."""
     limit = getattr(_column(model, column).type, "length", None)
@@ -63,13 +63,13 @@ def fit(value: str, model: type[DeclarativeBase], column: str, what: str) -> str
     return value
 
 
-def finite(value: float, what: str) -> float:
+def _finite(value: float, what: str) -> float:
     if not math.isfinite(value):
         raise ProtocolError(f"{what} is {value}, not a finite number")
     return float(value)
 
 
-def json_value(value: dict[str, Any], what: str) -> dict[str, Any]:
+def _json_value(value: dict[str, Any], what: str) -> dict[str, Any]:
     """``value`` if it can be stored in a JSON column on every backend."""
     try:
         json.dumps(value, allow_nan=False)
@@ -83,11 +83,11 @@ def _optional(
 ) -> str | None:
     """An optional string field: None when absent or not a string."""
     value = b.get(name)
-    return fit(value, model, column, f"body field {name!r}") if isinstance(value, str) else None
+    return _fit(value, model, column, f"body field {name!r}") if isinstance(value, str) else None
 
 
 def _required(b: dict[str, Any], name: str, model: type[DeclarativeBase], column: str) -> str:
-    return fit(require(b, name, str), model, column, f"body field {name!r}")
+    return _fit(require(b, name, str), model, column, f"body field {name!r}")
 
 
 def subject_agent(subject: str) -> str:
@@ -149,8 +149,8 @@ class Ingest:
             )
         if env.kind not in KINDS:
             raise ProtocolError(f"unknown message kind {env.kind[:64]!r}")
-        fit(env.id, Event, "id", "envelope field 'id'")
-        ts = finite(env.ts, "envelope field 'ts'")
+        _fit(env.id, Event, "id", "envelope field 'id'")
+        ts = _finite(env.ts, "envelope field 'ts'")
         now = time.time()
         with self.db.session() as s:
             if s.get(Event, env.id) is not None:
@@ -185,20 +185,20 @@ class Ingest:
             s.add(doc)
         doc.run_id = _required(b, "run_id", Document, "run_id")
         # Content ids and names are cut to fit rather than refused: neither is a key.
-        doc.content_id = fit(
+        doc.content_id = _fit(
             require(b, "content_id", str)[:80], Document, "content_id", "body field 'content_id'"
         )
-        doc.name = fit(require(b, "name", str)[:MAX_NAME], Document, "name", "body field 'name'")
+        doc.name = _fit(require(b, "name", str)[:MAX_NAME], Document, "name", "body field 'name'")
         doc.media_type = _optional(b, "media_type", Document, "media_type")
         doc.size = size
         doc.label = _optional(b, "label", Document, "label")
         doc.confidence = (
-            finite(confidence, "body field 'confidence'") if confidence is not None else None
+            _finite(confidence, "body field 'confidence'") if confidence is not None else None
         )
         doc.model = _optional(b, "model", Document, "model")
         doc.workflow = _required(b, "workflow", Document, "workflow")
         doc.version = _required(b, "version", Document, "version")
-        doc.received_at = finite(
+        doc.received_at = _finite(
             require(b, "received_at", (int, float)), "body field 'received_at'"
         )
         doc.updated_at = now
@@ -217,7 +217,7 @@ class Ingest:
     def _job(s: Session, env: Envelope, now: float) -> str:
         b = env.body
         job_id = _required(b, "job_id", Job, "id")
-        payload = json_value(require(b, "input", dict), "body field 'input'")
+        payload = _json_value(require(b, "input", dict), "body field 'input'")
         run_id = _required(b, "run_id", Job, "run_id")
         document_id = _optional(b, "document_id", Job, "document_id")
         job_type = _required(b, "type", Job, "type")
@@ -258,7 +258,7 @@ class Ingest:
             raise ProtocolError(
                 f"heartbeat agent {env.agent!r} does not match subject agent {agent_id!r}"
             )
-        status = json_value(env.body, "heartbeat body")
+        status = _json_value(env.body, "heartbeat body")
         with self.db.session() as s:
             _touch_agent(s, agent_id, time.time(), status)
 
