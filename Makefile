@@ -14,13 +14,15 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 EXTRAS := coordinator,xr,train,dev
 DEPS_STAMP := $(VENV)/.dwc-deps
+DEBIAN_PACKAGES := deploy/debian-packages.txt
+DEBIAN_STAMP := $(VENV)/.dwc-debian
 NATIVE := core-rs/python/dwc_core/_native.abi3.so
 RUST_SRC := $(shell find core-rs/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock core-rs/Cargo.toml
 MODEL_DIRS := $(patsubst %/train.py,%,$(wildcard models/*/train.py))
 MODELS := $(addsuffix /model.onnx,$(MODEL_DIRS))
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-all test-rust test-py lint fmt models lock bench clean check-tools
+.PHONY: help setup demo test test-all test-rust test-py lint fmt models lock bench clean check-tools debian-packages
 
 help:
 	@echo "make demo      set up (venv, Rust core, models) and run the end-to-end demo"
@@ -42,6 +44,13 @@ $(PY): | check-tools
 $(DEPS_STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) deploy/tools/requirements.py $(EXTRAS) | $(PIP) install -q -c constraints.txt -r /dev/stdin
 	@touch $@
+
+# Debian packages the tests need (PostgreSQL): installed when missing and run as root;
+# otherwise one line says what to install. Checked again when the list changes.
+$(DEBIAN_STAMP): $(DEBIAN_PACKAGES) deploy/tools/debian-packages.sh | $(PY)
+	@bash deploy/tools/debian-packages.sh $(DEBIAN_PACKAGES) $@
+
+debian-packages: $(DEBIAN_STAMP)
 
 # The Rust core, built in release mode into core-rs/python/dwc_core/ (maturin develop
 # installs an editable .pth for it). A second .pth puts the repo root on sys.path so the
@@ -67,12 +76,12 @@ demo: setup
 test-rust: | check-tools
 	cargo test -q -p dwc-core 2>&1 | grep -v -E '^(running [0-9]+ tests?|\.+|)$$'
 
-test-py: setup
+test-py: setup $(DEBIAN_STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test: setup test-rust test-py
 
-test-all: setup test-rust
+test-all: setup test-rust $(DEBIAN_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: setup

@@ -51,6 +51,35 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from agent.cli import fail, settings_error
+    from coordinator.errors import CoordinatorError
+    from coordinator.settings import CoordinatorSettings
+    from coordinator.store import Database
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"data_dir": args.data_dir, "database_url": args.database_url}.items()
+        if v is not None
+    }
+    try:
+        settings = CoordinatorSettings(**overrides)
+    except ValidationError as e:
+        return fail(settings_error(e))
+    try:
+        db = Database(settings.db_url)
+        try:
+            revision = db.migrate()
+        finally:
+            db.close()
+    except CoordinatorError as e:
+        return fail(str(e))
+    print(f"{db.url}: at revision {revision} (head)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     coord = sub.add_parser(
         "coordinator",
@@ -79,3 +108,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", choices=["kv", "json"])
     serve.set_defaults(handler=_serve)
+
+    migrate = csub.add_parser(
+        "migrate",
+        help="bring the database schema up to this version",
+        description="Apply the store's migrations up to this version's head and print the "
+        "revision the database is at. `serve` does the same at start; run this on its own to "
+        "upgrade before starting, or to check a database URL. Back up first "
+        "(docs/operations.md).",
+    )
+    migrate.add_argument("--data-dir", type=Path, help="data directory (default ./dwc-coordinator)")
+    migrate.add_argument(
+        "--database-url", help="SQLAlchemy URL (default sqlite:///<data-dir>/coordinator.db)"
+    )
+    migrate.set_defaults(handler=_migrate)

@@ -22,3 +22,13 @@ class NotFound(CoordinatorError):
 
 class DispatchError(CoordinatorError):
     """A job could not be dispatched or failed in a way worth reporting."""
+
+
+class StoreError(CoordinatorError):
+    """The database URL is invalid, the database cannot be reached, or its schema cannot
+    be brought to this version's."""
+
+
+class UnknownRevisionError(StoreError):
+    """The database's schema is at a migration this version does not know (it was
+    migrated by a newer DWC)."""

@@ -9,6 +9,7 @@ from agent.net import bind_problem
 from coordinator.api.app import create_app
 from coordinator.errors import ConfigError, PortInUseError
 from coordinator.settings import CoordinatorSettings
+from coordinator.store import Database
 
 
 def check_port(host: str, port: int) -> None:
@@ -26,6 +27,13 @@ def serve(settings: CoordinatorSettings) -> None:
     except OSError as e:
         raise ConfigError(f"data dir {settings.data_dir}: cannot create: {e.strerror}") from None
     logs.setup(settings.log_level, settings.log_format)
+    # Migrate before uvicorn starts, so a bad URL or an unreachable database is one line
+    # and exit code 2; the app's own migrate at start then finds the schema at head.
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+    finally:
+        db.close()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

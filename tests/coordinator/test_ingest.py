@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from agent.protocol import (
     job_subject,
     new_id,
 )
-from coordinator.ingest import Ingest, subject_agent
+from coordinator.ingest import Ingest, _touch_agent, subject_agent
 from coordinator.store import Agent, Database, DeadLetter, Document, Event, Job
 
 AGENT = "gw-1"
@@ -29,11 +29,9 @@ JOB_SUBJECT = job_subject(AGENT)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database("sqlite:///" + str(tmp_path / "coordinator.db"))
-    database.create_schema()
-    yield database
-    database.close()
+def db(database: Database) -> Database:
+    """The store at head, on SQLite and on PostgreSQL (tests/coordinator/conftest.py)."""
+    return database
 
 
 @pytest.fixture
@@ -370,3 +368,231 @@ def test_a_message_keeps_the_agent_status(ingest: Ingest, db: Database) -> None:
     ingest.apply(DOC_SUBJECT, _env(Kind.DOCUMENT_PROCESSED, _doc_body()))
     with db.session() as s:
         assert s.get(Agent, AGENT).last_status == {"queued": 1}
+
+
+# --- what a database would refuse: refused first, on both backends ----------------------
+# PostgreSQL enforces String(n) and refuses NUL characters and NaN in JSON; SQLite stores
+# NaN as NULL. Each of these must be a ProtocolError (a dead letter), never a database
+# error at commit (a message that is never acked and comes back forever).
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("document_id", "D" * 33, "over the limit of 32"),
+        ("run_id", "R" * 33, "over the limit of 32"),
+        ("version", "9" * 33, "over the limit of 32"),
+        ("workflow", "w" * 129, "over the limit of 128"),
+        ("label", "l" * 65, "over the limit of 64"),
+        ("media_type", "m" * 65, "over the limit of 64"),
+        ("model", "m" * 129, "over the limit of 128"),
+        ("name", "invoice\x00.txt", "NUL"),
+        ("label", "in\x00voice", "NUL"),
+        ("size", -1, "out of range"),
+        ("size", 1 << 63, "out of range"),
+        ("size", (1 << 64) - 1, "out of range"),
+        ("received_at", float("nan"), "not a finite number"),
+        ("received_at", float("inf"), "not a finite number"),
+        ("confidence", float("nan"), "not a finite number"),
+    ],
+    ids=lambda v: repr(v)[:20] if not isinstance(v, str) else v[:20],
+)
+def test_a_document_field_the_database_would_refuse(
+    ingest: Ingest, db: Database, field: str, value: Any, needle: str
+) -> None:
+    message = _protocol_error(
+        ingest, DOC_SUBJECT, _env(Kind.DOCUMENT_PROCESSED, _doc_body(**{field: value}))
+    )
+    assert repr(field) in message
+    assert needle in message
+    assert _count(db, Event) == 0
+    assert _count(db, Document) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("job_id", "J" * 33, "over the limit of 32"),
+        ("run_id", "R" * 33, "over the limit of 32"),
+        ("document_id", "D" * 33, "over the limit of 32"),
+        ("type", "t" * 65, "over the limit of 64"),
+        ("type", "ai.\x00", "NUL"),
+        ("input", {"x": float("nan")}, "cannot be stored as JSON"),
+        ("input", {"x": b"bytes"}, "cannot be stored as JSON"),
+    ],
+    ids=lambda v: repr(v)[:20] if not isinstance(v, str) else v[:20],
+)
+def test_a_job_field_the_database_would_refuse(
+    ingest: Ingest, db: Database, field: str, value: Any, needle: str
+) -> None:
+    message = _protocol_error(
+        ingest, JOB_SUBJECT, _env(Kind.JOB_REQUEST, _job_body(**{field: value}))
+    )
+    assert repr(field) in message
+    assert needle in message
+    assert _count(db, Job) == 0
+    assert _count(db, Event) == 0
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"id": "E" * 33}, "envelope field 'id' is 33 characters long, over the limit of 32"),
+        ({"id": "01J\x00"}, "envelope field 'id' contains a NUL character"),
+        ({"ts": float("nan")}, "envelope field 'ts' is nan, not a finite number"),
+        ({"kind": "k" * 100}, "unknown message kind"),
+    ],
+    ids=["long-id", "nul-id", "nan-ts", "long-kind"],
+)
+def test_an_envelope_the_database_would_refuse(
+    ingest: Ingest, db: Database, kw: dict[str, Any], needle: str
+) -> None:
+    kw = dict(kw)  # the parameter is shared by both backends' runs
+    kind = kw.pop("kind", Kind.DOCUMENT_PROCESSED)
+    message = _protocol_error(ingest, DOC_SUBJECT, _env(kind, _doc_body(), **kw))
+    assert needle in message
+    assert _count(db, Event) == 0
+
+
+def test_values_at_the_limits_are_stored_as_sent(ingest: Ingest, db: Database) -> None:
+    """The longest values that fit, multi-byte text (limits count characters), a size
+    over 4 GiB, sub-microsecond times and JSON with a NUL escape and non-ASCII keys."""
+    env_id = "E" * 32
+    body = _doc_body(
+        document_id="D" * 32,
+        run_id="R" * 32,
+        version="9" * 32,
+        workflow="w" * 128,
+        label="ü" * 64,
+        media_type="m" * 64,
+        model="🙂" * 128,
+        name="名" * 512,
+        size=(1 << 63) - 1,
+        received_at=1_732_525_678.123_456_7,
+        confidence=0.1 + 0.2,
+    )
+    assert ingest.apply(DOC_SUBJECT, _env(Kind.DOCUMENT_PROCESSED, body, id=env_id, ts=1e-7))
+    payload = {"text": "a\x00b", "ключ": [1.5, -(1 << 63), None, True], "nested": {"x": {}}}
+    job = _job_body(job_id="J" * 32, document_id="D" * 32, type="t" * 64, input=payload)
+    assert ingest.apply(JOB_SUBJECT, _env(Kind.JOB_REQUEST, job))[1] == "J" * 32
+    with db.session() as s:
+        doc = s.get(Document, "D" * 32)
+        assert doc is not None
+        assert (doc.label, doc.model, doc.name) == ("ü" * 64, "🙂" * 128, "名" * 512)
+        assert doc.size == (1 << 63) - 1
+        assert doc.received_at == 1_732_525_678.123_456_7  # exact: a double on both backends
+        assert doc.confidence == 0.1 + 0.2
+        assert s.get(Event, env_id).ts == 1e-7
+        assert s.get(Job, "J" * 32).input == payload
+
+
+def test_a_heartbeat_the_database_would_refuse(ingest: Ingest, db: Database) -> None:
+    with pytest.raises(ProtocolError, match="heartbeat body cannot be stored as JSON"):
+        ingest.heartbeat(heartbeat_subject(AGENT), _env(Kind.HEARTBEAT, {"load": float("nan")}))
+    long_agent = "a" * 65
+    with pytest.raises(ProtocolError, match="does not match"):
+        ingest.heartbeat(heartbeat_subject(long_agent), _env(Kind.HEARTBEAT, {}, agent=long_agent))
+    assert _count(db, Agent) == 0
+
+
+def test_a_dead_letter_with_a_nul_is_stored(ingest: Ingest, db: Database) -> None:
+    ingest.dead_letter("nats:a\x00b", "reason \x00", b"\x00\xff")
+    with db.session() as s:
+        row = s.scalars(select(DeadLetter)).one()
+        assert (row.source, row.reason, row.payload) == (
+            "nats:a\\x00b",
+            "reason \\x00",
+            b"\x00\xff",
+        )
+
+
+def test_a_new_agent_seen_by_two_consumers_at_once(ingest: Ingest, db: Database) -> None:
+    """The events and the jobs consumer both meet a new agent: the second insert waits
+    for the first transaction and must then update the row, not fail on the key."""
+    outcome: list[object] = []
+
+    def job_request() -> None:
+        try:
+            outcome.append(ingest.apply(JOB_SUBJECT, _env(Kind.JOB_REQUEST, _job_body())))
+        except Exception as e:
+            outcome.append(e)
+
+    with db.session() as s:
+        _touch_agent(s, AGENT, 1.0)
+        s.flush()
+        other = threading.Thread(target=job_request)
+        other.start()
+        time.sleep(0.5)  # let the other transaction reach its insert and wait on this one
+    other.join(timeout=30)
+    assert outcome == [("applied", "J1")]
+    with db.session() as s:
+        agent = s.get(Agent, AGENT)
+        assert agent.first_seen == 1.0
+        assert agent.last_seen > 1.0
+
+
+# --- handle: ack, dead letter or retry ---------------------------------------------------
+class FakeMsg:
+    def __init__(self, subject: str, data: bytes) -> None:
+        self.subject, self.data = subject, data
+        self.acked = 0
+        self.naks: list[float | None] = []
+
+    async def ack(self) -> None:
+        self.acked += 1
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.naks.append(delay)
+
+
+async def test_handle_acks_after_applying(ingest: Ingest, db: Database) -> None:
+    jobs: list[str] = []
+    ingest.on_job = jobs.append
+    msg = FakeMsg(JOB_SUBJECT, _env(Kind.JOB_REQUEST, _job_body()))
+    await ingest.handle(msg)  # type: ignore[arg-type]
+    assert (msg.acked, msg.naks, jobs) == (1, [], ["J1"])
+    assert (ingest.applied, ingest.dead_letters) == (1, 0)
+
+
+async def test_handle_dead_letters_a_bad_message_and_acks(ingest: Ingest, db: Database) -> None:
+    msg = FakeMsg(DOC_SUBJECT, _env(Kind.DOCUMENT_PROCESSED, _doc_body(document_id="D" * 40)))
+    await ingest.handle(msg)  # type: ignore[arg-type]
+    assert (msg.acked, msg.naks, ingest.dead_letters) == (1, [], 1)
+    with db.session() as s:
+        row = s.scalars(select(DeadLetter)).one()
+        assert row.source == "nats:" + DOC_SUBJECT
+        assert "'document_id' is 40 characters long" in row.reason
+        assert row.payload == msg.data
+
+
+async def test_handle_dead_letters_a_data_error_it_did_not_foresee(
+    ingest: Ingest, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DataError depends on the message, so retrying cannot help: dead letter, ack."""
+    from sqlalchemy.exc import DataError
+
+    def refuse(subject: str, data: bytes) -> tuple[str, str | None]:
+        raise DataError("INSERT ...", {"secret": "x"}, Exception("value too long\nDETAIL: ..."))
+
+    monkeypatch.setattr(ingest, "apply", refuse)
+    msg = FakeMsg(DOC_SUBJECT, b"payload")
+    await ingest.handle(msg)  # type: ignore[arg-type]
+    assert (msg.acked, msg.naks) == (1, [])
+    with db.session() as s:
+        row = s.scalars(select(DeadLetter)).one()
+        assert row.reason == "the database refused the message: value too long"
+
+
+async def test_handle_leaves_a_message_for_later_when_the_database_is_down(
+    ingest: Ingest, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def down(subject: str, data: bytes) -> tuple[str, str | None]:
+        raise OperationalError("SELECT 1", None, Exception("connection refused"))
+
+    monkeypatch.setattr(ingest, "apply", down)
+    msg = FakeMsg(DOC_SUBJECT, _env(Kind.DOCUMENT_PROCESSED, _doc_body()))
+    await ingest.handle(msg)  # type: ignore[arg-type]
+    assert msg.acked == 0
+    assert msg.naks == [pytest.approx(2.0)]
+    assert (ingest.retries, ingest.dead_letters) == (1, 0)
+    assert _count(db, DeadLetter) == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.natsd import free_port
 from coordinator.launch import dwc_command
 
 pytestmark = pytest.mark.integration
@@ -108,6 +109,30 @@ def test_coordinator_serve_bad_port(tmp_path: Path) -> None:
     assert_one_line_error(proc, "port")
 
 
+@pytest.mark.parametrize(
+    ("command", "url", "needle"),
+    [
+        ("migrate", "not a url", "not an SQLAlchemy URL"),
+        ("migrate", "mysql+nodriver://h/db", "unknown database or driver 'mysql+nodriver'"),
+        ("serve", "not a url", "not an SQLAlchemy URL"),
+    ],
+)
+def test_coordinator_bad_database_url(tmp_path: Path, command: str, url: str, needle: str) -> None:
+    extra = ["--port", str(free_port())] if command == "serve" else []
+    proc = run_dwc(
+        "coordinator", command, "--data-dir", str(tmp_path), "--database-url", url, *extra
+    )
+    assert_one_line_error(proc, needle)
+
+
+def test_coordinator_migrate_unreachable_database() -> None:
+    port = free_port()
+    url = f"postgresql+psycopg://dwc:s3cret@127.0.0.1:{port}/dwc?connect_timeout=5"
+    proc = run_dwc("coordinator", "migrate", "--database-url", url)
+    assert_one_line_error(proc, f"127.0.0.1:{port}", "refused")
+    assert "s3cret" not in proc.stderr
+
+
 def test_unknown_subcommand_is_usage_error() -> None:
     proc = run_dwc("agent", "fly")
     assert proc.returncode == 2
@@ -116,7 +141,15 @@ def test_unknown_subcommand_is_usage_error() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("agent",), ("agent", "run"), ("coordinator",), ("coordinator", "serve"), ("demo",)],
+    [
+        (),
+        ("agent",),
+        ("agent", "run"),
+        ("coordinator",),
+        ("coordinator", "serve"),
+        ("coordinator", "migrate"),
+        ("demo",),
+    ],
     ids=lambda a: " ".join(a) or "dwc",
 )
 def test_help(args: tuple[str, ...]) -> None:
