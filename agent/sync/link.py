@@ -20,6 +20,8 @@ from agent.sync.streams import ensure_streams
 
 log = logging.getLogger("agent.sync")
 
+MAX_RETRY_SECONDS = 5.0
+
 
 class NatsLink:
     def __init__(self, settings: NatsSettings, *, name: str) -> None:
@@ -81,8 +83,9 @@ class NatsLink:
                         url=self.settings.url, error=str(e) or repr(e), retry_in=round(delay, 2)
                     ),
                 )
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 10.0)
+                # Capped at MAX_RETRY_SECONDS so catch-up starts soon after the link returns.
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
                 continue
             self.nc, self._js = nc, js
             self._connected.set()

@@ -34,7 +34,9 @@ async def test_offline_start_then_catch_up_and_exactly_once_results(
 
     with NatsServer(tmp_path / "nats", port=port, log_file=tmp_path / "nats.log"):
         await agent.eventually(
-            lambda: agent.outbox() == 0, what="the outbox to drain after the link returns"
+            lambda: agent.outbox() == 0,
+            within=60,  # a reconnect attempt is at most MAX_RETRY_SECONDS away
+            what="the outbox to drain after the link returns",
         )
         nc = await nats.connect(f"nats://127.0.0.1:{port}")
         try:
