@@ -16,10 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError
 
 EXIT_USAGE = 2
 OWN_PACKAGES = frozenset({"agent", "coordinator", "dwc_core", "models"})
@@ -39,6 +41,29 @@ def missing_extra(e: ImportError, command: str, extra: str = "coordinator") -> i
     )
 
 
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags that were given: ``None`` (not given) dropped, nested maps included."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            v = _given(v)
+        if v is not None and v != {}:
+            out[k] = v
+    return out
+
+
+def build_settings(cls: type[S], flags: dict[str, Any]) -> S:
+    """The process's one settings object: ``DWC_*`` environment variables, overridden by
+    the flags given (nested sections merge field by field). Raises ConfigError."""
+    try:
+        return cls(**_given(flags))
+    except ValidationError as e:
+        raise ConfigError(settings_error(e)) from None
+
+
 def settings_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
@@ -50,35 +75,26 @@ def _agent_run(args: argparse.Namespace) -> int:
     from agent import logs
     from agent.daemon import Daemon
     from agent.profile import load_gateway_profile
-    from agent.settings import AgentSettings, ApiSettings, NatsSettings
+    from agent.settings import AgentSettings
 
-    overrides: dict[str, object] = {
-        k: v
-        for k, v in {
+    settings = build_settings(
+        AgentSettings,
+        {
+            "profile": args.profile,
             "agent_id": args.agent_id,
             "data_dir": args.data_dir,
             "inbox_dir": args.inbox,
             "model_dir": args.model_dir,
             "log_level": args.log_level,
             "log_format": args.log_format,
-        }.items()
-        if v is not None
-    }
-    try:
-        settings = AgentSettings(profile=args.profile, **overrides)  # type: ignore[arg-type]
-        if args.nats_url:
-            settings.nats = NatsSettings(**{**settings.nats.model_dump(), "url": args.nats_url})
-        api = {
-            "host": args.api_host,
-            "port": args.api_port,
-            "enabled": False if args.no_api else None,
-        }
-        if any(v is not None for v in api.values()):
-            settings.api = ApiSettings(
-                **{**settings.api.model_dump(), **{k: v for k, v in api.items() if v is not None}}
-            )
-    except ValidationError as e:
-        return fail(settings_error(e))
+            "nats": {"url": args.nats_url},
+            "api": {
+                "host": args.api_host,
+                "port": args.api_port,
+                "enabled": False if args.no_api else None,
+            },
+        },
+    )
     assert settings.profile is not None
     profile = load_gateway_profile(settings.profile)
     _check_data_dir(settings.data_dir)

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from agent.cli import fail, missing_extra, settings_error
-    from agent.settings import NatsSettings
+    from agent.cli import build_settings, fail, missing_extra
+    from agent.errors import AgentError
 
     try:
         from coordinator.errors import CoordinatorError
@@ -24,26 +21,23 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         return missing_extra(e, "coordinator serve")
 
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "host": args.host,
-            "port": args.port,
-            "data_dir": args.data_dir,
-            "database_url": args.database_url,
-            "ray_address": args.ray_address,
-            "ray_num_cpus": args.ray_num_cpus,
-            "log_level": args.log_level,
-            "log_format": args.log_format,
-        }.items()
-        if v is not None
-    }
     try:
-        settings = CoordinatorSettings(**overrides)
-        if args.nats_url:
-            settings.nats = NatsSettings(**{**settings.nats.model_dump(), "url": args.nats_url})
-    except ValidationError as e:
-        return fail(settings_error(e))
+        settings = build_settings(
+            CoordinatorSettings,
+            {
+                "host": args.host,
+                "port": args.port,
+                "data_dir": args.data_dir,
+                "database_url": args.database_url,
+                "ray_address": args.ray_address,
+                "ray_num_cpus": args.ray_num_cpus,
+                "log_level": args.log_level,
+                "log_format": args.log_format,
+                "nats": {"url": args.nats_url},
+            },
+        )
+    except AgentError as e:
+        return fail(str(e))
     try:
         serve(settings)
     except CoordinatorError as e:
@@ -52,22 +46,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from agent.cli import fail, settings_error
+    from agent.cli import build_settings, fail
+    from agent.errors import AgentError
     from coordinator.errors import CoordinatorError
     from coordinator.settings import CoordinatorSettings
     from coordinator.store import Database
 
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {"data_dir": args.data_dir, "database_url": args.database_url}.items()
-        if v is not None
-    }
     try:
-        settings = CoordinatorSettings(**overrides)
-    except ValidationError as e:
-        return fail(settings_error(e))
+        settings = build_settings(
+            CoordinatorSettings, {"data_dir": args.data_dir, "database_url": args.database_url}
+        )
+    except AgentError as e:
+        return fail(str(e))
     try:
         db = Database(settings.db_url)
         try:
