@@ -56,7 +56,8 @@ debian-packages: $(DEBIAN_STAMP)
 # installs an editable .pth for it). A second .pth puts the repo root on sys.path so the
 # `agent` and `coordinator` packages are importable from the venv, Ray workers included.
 $(NATIVE): $(DEPS_STAMP) $(RUST_SRC)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q 2>&1 \
+		| { grep -v -E '^Requirement already satisfied' || true; }
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'dwc-src.pth').write_text('$(CURDIR)\n')"
 	@touch $@
 
