@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -35,7 +34,9 @@ async def fetch_ready(sub: JetStreamContext.PullSubscription, batch: int, wait: 
         return first
     try:
         rest = await sub.fetch(batch - 1, timeout=DRAIN_SECONDS)
-    except nats.errors.TimeoutError:
+    except TimeoutError:
+        # Both nats.errors.TimeoutError and the plain TimeoutError nats.py also raises
+        # when the deadline has passed; either way the first message must not be lost.
         rest = []
     return first + rest
 
@@ -53,7 +54,9 @@ async def consume_forever(
     config = ConsumerConfig(
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
-        ack_wait=30,
+        # Redelivery after this long without an ack: handlers ack within milliseconds, and a
+        # message caught by a pull request the client already gave up on comes back soon.
+        ack_wait=10,
         max_ack_pending=max_ack_pending,
     )
     while True:
@@ -71,7 +74,7 @@ async def consume_forever(
         while True:
             try:
                 msgs = await fetch_ready(sub, batch, wait=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats.errors.TimeoutError is one too
                 continue
             except asyncio.CancelledError:
                 raise
