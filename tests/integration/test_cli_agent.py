@@ -79,24 +79,40 @@ async def test_status_submit_and_runs(
     await agent.eventually(lambda: agent.statuses() == ["waiting", "waiting"], what="processed")
 
     # Found through the data dir's api.json this time.
-    runs = await dwc("agent", "runs", "--data-dir", str(agent.data))
+    runs, failed, status = await asyncio.gather(
+        dwc("agent", "runs", "--data-dir", str(agent.data)),
+        dwc("agent", "runs", "--failed", *url),
+        dwc("agent", "status", *url),
+    )
     assert runs.returncode == 0, runs.stderr
     header, *rows = runs.stdout.splitlines()
     assert header.split() == ["RUN", "DOCUMENT", "WORKFLOW", "STATUS", "STARTED", "ERROR"]
     assert sorted(r.split()[1] for r in rows) == [INVOICE.name, MEMO.name]
     assert all(r.split()[2:4] == ["intake/1", "running"] for r in rows)
-    failed = await dwc("agent", "runs", "--failed", *url)
     assert failed.stdout.strip() == "no failed runs"
-
-    status = await dwc("agent", "status", *url)
     assert "waiting 2" in status.stdout
-
     ok = await dwc("agent", "submit", str(INVOICE), *url)
     assert ok.returncode == 0, ok.stderr
-    missing = await dwc("agent", "submit", str(INVOICE), str(tmp_path / "nope.txt"), *url)
-    one_line_error(missing, "nope.txt", "no such file")
-    bad_limit = await dwc("agent", "runs", "--limit", "0", *url)
-    one_line_error(bad_limit, "--limit")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["submit", "nope.txt"], ["nope.txt", "no such file"]),
+        (["runs", "--limit", "0"], ["--limit"]),
+        (["submit", "--retries", "-1", "x"], ["--retries"]),
+    ],
+)
+def test_usage_errors_before_any_request(
+    argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    assert main(["agent", *argv, "--api-url", f"http://127.0.0.1:{free_port()}"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("dwc: error: ")
+    for needle in needles:
+        assert needle in line
 
 
 async def test_submit_waits_out_a_full_queue(
@@ -111,16 +127,21 @@ async def test_submit_waits_out_a_full_queue(
     assert no_retry.returncode == 1
     assert "429" in no_retry.stdout.splitlines()[1]
 
-    async def unblock() -> None:
-        await asyncio.sleep(1.0)
-        sched.set_class_limit("document", 1)
-
-    unblocking = asyncio.create_task(unblock())
-    waited = await dwc("agent", "submit", str(MEMO), *url)
-    await unblocking
-    assert waited.returncode == 0, (waited.stdout, waited.stderr)
-    assert "agent busy (429), retry 1/5 in 5 s" in waited.stderr
-    assert waited.stdout.startswith("accepted ")
+    # Refused (429, Retry-After: 5); the queue frees while the command waits, and its
+    # second try is accepted.
+    proc = await asyncio.create_subprocess_exec(
+        *dwc_command("agent", "submit", str(MEMO), *url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert proc.stdout is not None
+    busy = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+    assert "agent busy (429), retry 1/5 in 5 s" in busy.decode()
+    sched.set_class_limit("document", 1)
+    out = await asyncio.wait_for(proc.stdout.read(), timeout=30)
+    assert await proc.wait() == 0
+    assert out.decode().startswith("accepted ")
 
 
 async def test_retry_a_failed_run(
@@ -133,13 +154,14 @@ async def test_retry_a_failed_run(
     tmp.write_bytes(b"word " * (LIMIT // 2))
     tmp.rename(agent.data / "inbox" / "report.txt")
     await agent.eventually(lambda: agent.statuses() == ["failed"], what="the document to fail")
-    failed_runs = await dwc("agent", "runs", "--failed", *url)
+    failed_runs, unknown = await asyncio.gather(
+        dwc("agent", "runs", "--failed", *url),
+        dwc("agent", "retry", "01ARZ3NDEKTSV4RRFFQ69G5FAV", *url),
+    )
     _, row = failed_runs.stdout.splitlines()
     run_id, name, _wf, run_status, *_ = row.split()
     assert (name, run_status) == ("report.txt", "failed")
     assert "max_document_bytes" in row
-
-    unknown = await dwc("agent", "retry", "01ARZ3NDEKTSV4RRFFQ69G5FAV", *url)
     one_line_error(unknown, "not found")
 
     # The reason goes away (the file is cut to size in failed/); the run is retried.
@@ -160,10 +182,11 @@ async def test_retry_a_failed_run(
     assert doc["error"] is None
 
     # The old run is history now, and a running run is not failed: both refused (409).
-    again = await dwc("agent", "retry", run_id, *url)
+    again, running = await asyncio.gather(
+        dwc("agent", "retry", run_id, *url), dwc("agent", "retry", runs[1]["id"], *url)
+    )
     assert again.returncode == 1
     assert "not the latest run" in again.stderr
-    running = await dwc("agent", "retry", runs[1]["id"], *url)
     assert running.returncode == 1
     assert "not failed" in running.stderr
 
@@ -184,13 +207,15 @@ async def test_token_from_environment(start_agent, nats_server: NatsServer) -> N
     secret = "s3cret-token-value"
     agent = await start_agent(nats_server.url, api=ApiSettings(port=0, token=secret))
     url = ["--api-url", agent.api_url]
-    denied = await dwc("agent", "status", *url)
+    denied, denied_submit, ok, sub = await asyncio.gather(
+        dwc("agent", "status", *url),
+        dwc("agent", "submit", str(INVOICE), *url),
+        dwc("agent", "status", *url, token=secret),
+        dwc("agent", "submit", str(INVOICE), *url, token=secret),
+    )
     one_line_error(denied, "bearer token")
-    denied_submit = await dwc("agent", "submit", str(INVOICE), *url)
     one_line_error(denied_submit, "DWC_API__TOKEN")
-    ok = await dwc("agent", "status", *url, token=secret)
     assert ok.returncode == 0, ok.stderr
-    sub = await dwc("agent", "submit", str(INVOICE), *url, token=secret)
     assert sub.returncode == 0, sub.stderr
     for proc in (denied, denied_submit, ok, sub):
         assert secret not in proc.stdout + proc.stderr
