@@ -239,10 +239,17 @@ class _Progress:
         self.files, self.total_files = 0, total_files
         self.sent, self.total_bytes = 0, total_bytes
         self.name = ""
+        self._drawn_at = 0.0
 
-    def draw(self) -> None:
+    def draw(self, *, throttle: bool = False) -> None:
+        import time
+
         if not self.tty:
             return
+        now = time.monotonic()
+        if throttle and now - self._drawn_at < 0.1:
+            return  # at most ten redraws a second while bytes flow
+        self._drawn_at = now
         frac = self.sent / self.total_bytes if self.total_bytes else 1.0
         bar = "#" * int(frac * 24)
         line = (
@@ -254,7 +261,7 @@ class _Progress:
 
     def add(self, n: int) -> None:
         self.sent += n
-        self.draw()
+        self.draw(throttle=True)
 
     def clear(self) -> None:
         if self.tty:
@@ -343,9 +350,8 @@ def _agent_runs(args: argparse.Namespace) -> int:
         return 0
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        print(
-            "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
+        cells = [str(v).ljust(w) for v, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
     return 0
 
 
