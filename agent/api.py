@@ -2,7 +2,8 @@
 
 ``POST /v1/documents`` takes a document (raw body with ``?name=``, or multipart field
 ``file``); ``GET /v1/documents/{id}`` (status and step results); ``GET /v1/runs``;
-``GET /healthz``; ``GET /metrics`` (Prometheus text format).
+``POST /v1/runs/{id}/retry`` (a failed run's document again, as a new run);
+``GET /v1/status`` (health plus counts); ``GET /healthz``; ``GET /metrics`` (Prometheus text format).
 
 Bound to loopback by default. On any other address a bearer token is required
 (``DWC_API__TOKEN``) and checked on every route but ``/healthz``. Over a limit the API
@@ -24,7 +25,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from agent.errors import ConfigError, DocumentRefused
+from agent.errors import ConfigError, DocumentRefused, RunNotFound, RunNotRetryable
 from agent.net import bind_problem
 from agent.settings import ApiSettings
 
@@ -92,6 +93,14 @@ def create_app(daemon: Daemon) -> FastAPI:
         headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
         return JSONResponse({"error": str(e)}, status_code=e.status, headers=headers)
 
+    @app.exception_handler(RunNotFound)
+    async def _no_run(_: Request, e: RunNotFound) -> JSONResponse:
+        return JSONResponse({"error": str(e)}, status_code=404)
+
+    @app.exception_handler(RunNotRetryable)
+    async def _not_retryable(_: Request, e: RunNotRetryable) -> JSONResponse:
+        return JSONResponse({"error": str(e)}, status_code=409)
+
     @app.post("/v1/documents", status_code=202, dependencies=auth)
     async def submit(
         request: Request, name: Annotated[str | None, Query(max_length=400)] = None
@@ -139,6 +148,18 @@ def create_app(daemon: Daemon) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
         return {"items": await daemon.list_runs(status_, limit)}
+
+    @app.post("/v1/runs/{run_id}/retry", status_code=202, dependencies=auth)
+    async def retry(run_id: str) -> dict[str, Any]:
+        """Run a failed run's document again as a new run (Daemon.retry_run)."""
+        if not re.match(ID_PATTERN, run_id):
+            raise RunNotFound(f"run {run_id[:40]!r} not found")
+        return await daemon.retry_run(run_id)
+
+    @app.get("/v1/status", dependencies=auth)
+    async def status() -> dict[str, Any]:
+        """``/healthz`` plus documents by status and the work queue (``dwc agent status``)."""
+        return await daemon.status()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

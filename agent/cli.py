@@ -158,6 +158,271 @@ def _register_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["kv", "json"])
     run.set_defaults(handler=_agent_run)
+    _register_agent_client(agent_sub)
+
+
+# --- dwc agent status | submit | runs | retry ----------------------------------------------------
+EXIT_REFUSED = 1
+SUBMIT_RETRIES = 5
+RETRY_AFTER_CAP_SECONDS = 60.0
+
+
+def _client(args: argparse.Namespace) -> Any:
+    """A client of the running agent's API: ``--api-url``; else ``<data_dir>/api.json``
+    (the address the agent wrote when it started listening); else the API settings
+    (``DWC_API__HOST``/``DWC_API__PORT``). The token comes from ``DWC_API__TOKEN``."""
+    import json
+
+    from agent.client import ApiClient
+    from agent.settings import AgentSettings
+
+    settings = build_settings(AgentSettings, {"data_dir": args.data_dir})
+    token = settings.api.token.get_secret_value() if settings.api.token else None
+    url = args.api_url
+    if url is None:
+        api_file = settings.data_dir / "api.json"
+        try:
+            url = json.loads(api_file.read_text())["url"]
+        except FileNotFoundError:
+            host = settings.api.host
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.api.port}"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{api_file}: not readable as the agent's API address: {e}") from None
+    return ApiClient(str(url), token=token)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _agent_status(args: argparse.Namespace) -> int:
+    s = _client(args).status()
+    docs = s.get("documents") or {}
+    work = s.get("work") or {}
+    rows = [
+        ("agent", s["agent"]),
+        ("nats", s["nats"]),
+        (
+            "outbox",
+            f"{s['outbox_backlog']} waiting"
+            + (f", oldest {_age(s['outbox_oldest_age'])}" if s["outbox_backlog"] else ""),
+        ),
+        (
+            "queue",
+            f"{s['queued']} queued"
+            + (f" ({work.get('leased', 0)} in progress)" if work else "")
+            + (f", {work['dead_letters']} given up" if work.get("dead_letters") else ""),
+        ),
+        (
+            "documents",
+            ", ".join(f"{k} {v}" for k, v in sorted(docs.items())) or "none",
+        ),
+    ]
+    for key, value in rows:
+        print(f"{key:<10} {value}")
+    return 0
+
+
+def _mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+class _Progress:
+    """Files done/total and bytes sent: one redrawn line on a terminal, nothing else."""
+
+    def __init__(self, total_files: int, total_bytes: int) -> None:
+        self.tty = sys.stderr.isatty()
+        self.files, self.total_files = 0, total_files
+        self.sent, self.total_bytes = 0, total_bytes
+        self.name = ""
+        self._drawn_at = 0.0
+
+    def draw(self, *, throttle: bool = False) -> None:
+        import time
+
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if throttle and now - self._drawn_at < 0.1:
+            return  # at most ten redraws a second while bytes flow
+        self._drawn_at = now
+        frac = self.sent / self.total_bytes if self.total_bytes else 1.0
+        bar = "#" * int(frac * 24)
+        line = (
+            f"[{bar:<24}] {self.files}/{self.total_files} files"
+            f" {_mib(self.sent)}/{_mib(self.total_bytes)} {self.name}"
+        )
+        sys.stderr.write("\r" + line[:100].ljust(100))
+        sys.stderr.flush()
+
+    def add(self, n: int) -> None:
+        self.sent += n
+        self.draw(throttle=True)
+
+    def clear(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
+
+
+def _agent_submit(args: argparse.Namespace) -> int:
+    import time
+
+    from agent.client import Upload
+    from agent.errors import ApiRefused
+
+    paths: list[Path] = args.files
+    if args.retries < 0:
+        return fail(f"--retries {args.retries}: must be 0 or more")
+    for p in paths:
+        if not p.is_file():
+            return fail(f"{p}: no such file" if not p.exists() else f"{p}: not a regular file")
+    client = _client(args)
+    progress = _Progress(len(paths), sum(p.stat().st_size for p in paths))
+    refused = 0
+    for p in paths:
+        progress.name = p.name
+        sent_before = progress.sent
+        attempt = 0
+        while True:
+            progress.sent = sent_before
+            try:
+                result: Upload = client.upload(p, on_bytes=progress.add)
+            except OSError as e:
+                progress.clear()
+                return fail(f"{p}: cannot read: {e.strerror or e}")
+            if result.status == 401:
+                progress.clear()
+                raise ApiRefused(401, f"agent API at {client.url}: {result.error} (DWC_API__TOKEN)")
+            if result.status != 429 or attempt >= args.retries:
+                break
+            attempt += 1
+            wait = min(result.retry_after or 5.0, RETRY_AFTER_CAP_SECONDS)
+            progress.clear()
+            print(
+                f"{p}: agent busy (429), retry {attempt}/{args.retries} in {wait:g} s",
+                file=sys.stderr,
+            )
+            time.sleep(wait)
+        progress.sent = sent_before + p.stat().st_size
+        progress.files += 1
+        progress.clear()
+        if result.accepted:
+            print(f"accepted {p}: {result.id}")
+        else:
+            refused += 1
+            print(f"refused  {p}: {result.status} {result.error}")
+        sys.stdout.flush()
+        progress.draw()
+    progress.clear()
+    print(f"{len(paths) - refused} of {len(paths)} accepted", file=sys.stderr)
+    return EXIT_REFUSED if refused else 0
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _agent_runs(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 500:
+        return fail(f"--limit {args.limit}: must be between 1 and 500")
+    runs = _client(args).runs("failed" if args.failed else None, args.limit)
+    header = ("RUN", "DOCUMENT", "WORKFLOW", "STATUS", "STARTED", "ERROR")
+    rows = [
+        (
+            r["id"],
+            r.get("document_name") or r["document_id"],
+            f"{r['workflow']}/{r['version']}",
+            r["status"],
+            _when(r.get("started_at")),
+            " ".join((r.get("error") or "").split())[:60],
+        )
+        for r in runs
+    ]
+    if not rows:
+        print("no failed runs" if args.failed else "no runs")
+        return 0
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(v).ljust(w) for v, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+    return 0
+
+
+def _agent_retry(args: argparse.Namespace) -> int:
+    from agent.errors import ApiRefused
+
+    try:
+        out = _client(args).retry(args.run)
+    except ApiRefused as e:
+        if e.status == 409:
+            print(f"dwc: refused: {e}", file=sys.stderr)
+            return EXIT_REFUSED
+        raise
+    print(
+        f"run {out['retried_run_id']}: document {out['document_id']} ({out['name']}) "
+        f"queued again as run {out['run_id']}"
+    )
+    return 0
+
+
+def _api_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--api-url",
+        help="the agent's API (default: from <data-dir>/api.json, else DWC_API__HOST/PORT)",
+    )
+    p.add_argument(
+        "--data-dir", type=Path, help="the agent's data dir (default: ./dwc-data, DWC_DATA_DIR)"
+    )
+
+
+def _register_agent_client(agent_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = agent_sub.add_parser(
+        "status",
+        help="a running agent's state",
+        description="Show a running agent's id, NATS link, outbox backlog, queue depth and "
+        "documents by status. The API token comes from DWC_API__TOKEN.",
+    )
+    _api_flags(status)
+    status.set_defaults(handler=_agent_status)
+    submit = agent_sub.add_parser(
+        "submit",
+        help="send documents to a running agent",
+        description="Upload each file to a running agent (streamed from disk). Exit code 0 "
+        "when all were accepted, 1 when some were refused, 2 for usage errors.",
+    )
+    submit.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    submit.add_argument(
+        "--retries",
+        type=int,
+        default=SUBMIT_RETRIES,
+        help=f"retries of a file the agent is too busy for (429; default {SUBMIT_RETRIES})",
+    )
+    _api_flags(submit)
+    submit.set_defaults(handler=_agent_submit)
+    runs = agent_sub.add_parser(
+        "runs", help="recent workflow runs", description="A table of a running agent's runs."
+    )
+    runs.add_argument("--failed", action="store_true", help="only failed runs")
+    runs.add_argument("--limit", type=int, default=20, help="at most N runs (1-500, default 20)")
+    _api_flags(runs)
+    runs.set_defaults(handler=_agent_runs)
+    retry = agent_sub.add_parser(
+        "retry",
+        help="run a failed run's document again",
+        description="Move a failed run's document from failed/ back into processing/ and run "
+        "it again as a new run of the same document (the failed run stays as history). "
+        "Exit code 1 when the agent refuses (the run did not fail, or its file is gone).",
+    )
+    retry.add_argument("run", metavar="RUN", help="run id (from `dwc agent runs --failed`)")
+    _api_flags(retry)
+    retry.set_defaults(handler=_agent_retry)
 
 
 # --- plugin command groups -------------------------------------------------------------------

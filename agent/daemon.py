@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 import dwc_core
 from agent.aio import cancel_and_wait
 from agent.api import ApiServer, check_bind, write_api_file
-from agent.errors import DocumentError, DocumentRefused
+from agent.errors import DocumentError, DocumentRefused, RunNotFound, RunNotRetryable
 from agent.inference.onnx import TextClassifier
 from agent.logs import kv
 from agent.metrics import Metrics
-from agent.pipeline import IntakePipeline, summary_key
+from agent.pipeline import VERSION, WORKFLOW, IntakePipeline, summary_key
 from agent.profile import GatewayProfile
 from agent.protocol import Envelope, Kind, heartbeat_subject, new_id
 from agent.settings import AgentSettings
@@ -53,6 +53,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.store: Store | None = None
         self.work: WorkQueue | None = None
+        self._retry_lock = asyncio.Lock()
 
     async def db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -342,6 +343,95 @@ class Daemon:
         await self.work.put([claim])
         return doc_id
 
+    async def retry_run(self, run_id: str) -> dict[str, Any]:
+        """Run a failed run's document again, as a new run of the same document.
+
+        Only the latest run of a document, in status ``failed``, whose file is still in
+        ``failed/`` can be retried (RunNotRetryable otherwise; RunNotFound for an unknown
+        id). The file moves back into ``processing/`` under a new claim, its ``.error``
+        note is removed (the reason stays in the old run), the document gets a new run
+        with its content id and size read again (the file may have been fixed in place),
+        and the claim is queued. The old run stays as it was, as history.
+
+        The file is moved before the store is updated: a crash in between leaves an
+        unknown file in ``processing/``, which the next start registers as a new
+        document, so nothing is lost (the old document stays failed)."""
+        assert self.store is not None
+        assert self.work is not None
+        async with self._retry_lock:  # two retries of one run must not both move the file
+            run = await self.db(self.store.run, run_id)
+            if run is None:
+                raise RunNotFound(f"run {run_id!r} not found")
+            if run["status"] != "failed":
+                raise RunNotRetryable(
+                    f"run {run_id} is {run['status']}, not failed: only a failed run is retried"
+                )
+            latest = await self.db(self.store.run_for_document, run["document_id"])
+            if latest["id"] != run_id:
+                raise RunNotRetryable(
+                    f"run {run_id} is not the latest run of document {run['document_id']}"
+                    f" (run {latest['id']} is)"
+                )
+            if run["document_status"] != DocStatus.FAILED:
+                raise RunNotRetryable(
+                    f"run {run_id}: document {run['document_id']} is {run['document_status']}"
+                )
+            old_claim = Path(run["claim_path"] or "")
+            failed_file = self.folders.failed / old_claim.name
+            if not old_claim.name or not await asyncio.to_thread(failed_file.is_file):
+                raise RunNotRetryable(
+                    f"run {run_id}: the file of document {run['document_id']} is not in failed/"
+                )
+            if len(self.work) >= self.profile.budgets.max_queued_documents:
+                raise DocumentRefused(
+                    429,
+                    f"{len(self.work)} documents queued, the profile's max_queued_documents;"
+                    " try again later",
+                    retry_after=5,
+                )
+            name = original_name(old_claim)
+            claim = f"{new_id()}{CLAIM_SEP}{name}"
+            final = self.folders.processing / claim
+            size, content_id = await asyncio.to_thread(
+                self._reclaim, failed_file, final, self.profile.budgets.max_document_bytes
+            )
+            new_run = new_id()
+            await self.db(
+                self.store.restart_document,
+                run["document_id"],
+                run_id=new_run,
+                claim_path=str(final),
+                content_id=content_id,
+                size=size,
+                workflow=WORKFLOW,
+                version=VERSION,
+            )
+            await self.work.put([claim])
+        log.info(
+            "run.retried",
+            extra=kv(run=run_id, new_run=new_run, doc=run["document_id"], name=name),
+        )
+        return {
+            "run_id": new_run,
+            "retried_run_id": run_id,
+            "document_id": run["document_id"],
+            "name": name,
+            "status": DocStatus.PROCESSING,
+        }
+
+    @staticmethod
+    def _reclaim(failed_file: Path, final: Path, max_bytes: int) -> tuple[int, str]:
+        """Move a failed file back into processing/; returns its size and content id."""
+        size = failed_file.stat().st_size
+        content_id = (
+            dwc_core.content_id(failed_file.read_bytes())
+            if size <= max_bytes
+            else "(not read: over the size limit)"
+        )
+        os.replace(failed_file, final)
+        failed_file.with_name(f"{failed_file.name}.error").unlink(missing_ok=True)
+        return size, content_id
+
     async def document_detail(self, doc_id: str) -> dict[str, Any] | None:
         assert self.store is not None
         detail: dict[str, Any] | None = await self.db(self.store.document_detail, doc_id)
@@ -362,6 +452,16 @@ class Daemon:
             "outbox_backlog": backlog,
             "outbox_oldest_age": round(time.time() - oldest, 3) if oldest else 0.0,
             "queued": len(self.work) if self.work else 0,
+        }
+
+    async def status(self) -> dict[str, Any]:
+        """``health()`` plus documents by status and the work queue's state."""
+        assert self.store is not None
+        counts = await self.db(self.store.counts)
+        return {
+            **await self.health(),
+            "documents": counts,
+            "work": self.work.stats() if self.work else {},
         }
 
     async def metrics_text(self) -> str:

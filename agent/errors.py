@@ -53,6 +53,27 @@ class DocumentRefused(AgentError):
         self.retry_after = retry_after
 
 
+class RunNotFound(AgentError):
+    """No run has the id given (``dwc agent retry``, ``POST /v1/runs/{id}/retry``)."""
+
+
+class RunNotRetryable(AgentError):
+    """A run cannot be retried: it did not fail, a later run of its document exists, or
+    its document's file is not in ``failed/``."""
+
+
+class AgentUnreachable(AgentError):
+    """The agent's local API does not answer at the URL tried (the message names it)."""
+
+
+class ApiRefused(AgentError):
+    """The agent's local API answered a request with an error status (``status``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class WorkflowError(AgentError):
     """A workflow spec, expression or step cannot be used (see agent/workflow/)."""
 

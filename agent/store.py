@@ -375,6 +375,44 @@ class Store:
                 (error, now, doc_id),
             )
 
+    def run(self, run_id: str) -> sqlite3.Row | None:
+        """A run with its document's status, claim path and name, or None."""
+        return self.conn.execute(
+            "SELECT r.*, d.status AS document_status, d.claim_path, d.name AS document_name"
+            " FROM runs r JOIN documents d ON d.id = r.document_id WHERE r.id = ?",
+            (run_id,),
+        ).fetchone()
+
+    def restart_document(
+        self,
+        doc_id: str,
+        *,
+        run_id: str,
+        claim_path: str,
+        content_id: str,
+        size: int,
+        workflow: str,
+        version: str,
+    ) -> None:
+        """Start a new run of a failed document from its (re-claimed) file, in one
+        transaction. Earlier runs keep their status and error as history; the document's
+        own result fields are cleared because the new run writes them again."""
+        now = time.time()
+        with self.tx() as c:
+            changed = c.execute(
+                "UPDATE documents SET status = ?, claim_path = ?, content_id = ?, size = ?,"
+                " error = NULL, label = NULL, confidence = NULL, summary = NULL,"
+                " completed_at = NULL WHERE id = ? AND status = ?",
+                (DocStatus.PROCESSING, claim_path, content_id, size, doc_id, DocStatus.FAILED),
+            ).rowcount
+            if changed != 1:
+                raise ValueError(f"document {doc_id!r} is not failed")
+            c.execute(
+                "INSERT INTO runs (id, document_id, workflow, version, status, started_at)"
+                " VALUES (?, ?, ?, ?, 'running', ?)",
+                (run_id, doc_id, workflow, version, now),
+            )
+
     def unfinished_documents(self) -> list[sqlite3.Row]:
         return list(
             self.conn.execute(
