@@ -231,19 +231,16 @@ class Daemon:
         doc_id = await self.pipeline.register(
             claimed, name=name, source="inbox", received_at=time.time()
         )
-        doc = await self.db(self.store.document, doc_id)
-        if doc["status"] == DocStatus.PROCESSING:
-            try:
-                await self.pipeline.process(doc_id, claimed, name)
-            except DocumentError as e:
-                await self.db(self.store.fail_document, doc_id, str(e))
-                await asyncio.to_thread(self._move, claimed, self.folders.failed, name, str(e))
-                log.warning("document.failed", extra=kv(doc=doc_id, name=name, reason=str(e)))
-                return
-            doc = await self.db(self.store.document, doc_id)
-        if doc["status"] == DocStatus.FAILED:
+        try:
+            outcome = await self.pipeline.process(doc_id, claimed, name)
+        except DocumentError as e:
+            await self.db(self.store.fail_document, doc_id, str(e))
+            await asyncio.to_thread(self._move, claimed, self.folders.failed, name, str(e))
+            log.warning("document.failed", extra=kv(doc=doc_id, name=name, reason=str(e)))
+            return
+        if outcome.status == DocStatus.FAILED:
             await asyncio.to_thread(
-                self._move, claimed, self.folders.failed, name, doc["error"] or "failed"
+                self._move, claimed, self.folders.failed, name, outcome.error or "failed"
             )
         else:
             await asyncio.to_thread(self._move, claimed, self.folders.done, name, None)

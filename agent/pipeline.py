@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,13 +78,7 @@ class IntakePipeline:
         existing = await self.db(self.store.find_by_claim, str(claimed))
         if existing is not None:
             return str(existing["id"])
-        size = (await asyncio.to_thread(claimed.stat)).st_size
-        if size > self.max_document_bytes:
-            data = b""
-            content_id = "(not read: over the size limit)"
-        else:
-            data = await asyncio.to_thread(claimed.read_bytes)
-            content_id = await asyncio.to_thread(dwc_core.content_id, data)
+        size, content_id = await asyncio.to_thread(self._size_and_content_id, claimed)
         doc_id, run_id = new_id(), new_id()
         await self.db(
             self.store.add_document,
@@ -104,24 +99,44 @@ class IntakePipeline:
         )
         return doc_id
 
-    async def process(self, doc_id: str, claimed: Path, name: str) -> Outcome:
-        """Run the local steps of a registered document, skipping committed ones."""
-        run = await self.db(self.store.run_for_document, doc_id)
-        run_id = run["id"]
-        done = await self.db(self.store.step_results, run_id)
-        size = (await asyncio.to_thread(claimed.stat)).st_size
+    # Blocking parts are grouped so each costs one round trip to a thread: pinned to one
+    # core, a round trip costs about 0.1 ms, as much as a SQLite commit
+    # (docs/benchmarks.md, "Agent pipeline").
+    def _size_and_content_id(self, claimed: Path) -> tuple[int, str]:
+        size = claimed.stat().st_size
+        if size > self.max_document_bytes:
+            return size, "(not read: over the size limit)"
+        return size, dwc_core.content_id(claimed.read_bytes())
+
+    def _text(self, claimed: Path, name: str) -> tuple[str, str]:
+        size = claimed.stat().st_size
         if size > self.max_document_bytes:
             raise DocumentError(
                 f"{size} bytes is over the profile's max_document_bytes={self.max_document_bytes}"
             )
-        data = await asyncio.to_thread(claimed.read_bytes)
-        text, media_type = extract_text(name, data)
+        return extract_text(name, claimed.read_bytes())
+
+    def _state(self, doc_id: str) -> tuple[sqlite3.Row, str, dict[str, dict[str, Any]]]:
+        """The document, its run's id and the run's committed steps (on the store's thread)."""
+        doc = self.store.document(doc_id)
+        run_id = str(self.store.run_for_document(doc_id)["id"])
+        return doc, run_id, self.store.step_results(run_id)
+
+    async def process(self, doc_id: str, claimed: Path, name: str) -> Outcome:
+        """Run the local steps of a registered document, skipping committed ones. A
+        document that is no longer processing (waiting, done or failed) is left as it is;
+        the outcome gives its status. Raises DocumentError when the file cannot be read
+        as text."""
+        doc, run_id, done = await self.db(self._state, doc_id)
+        if doc["status"] != DocStatus.PROCESSING:
+            return Outcome(doc_id, doc["status"], doc["error"])
+        text, media_type = await asyncio.to_thread(self._text, claimed, name)
 
         if "extract" not in done:
             out = {"media_type": media_type, "chars": len(text)}
             await self.db(self.store.commit_step, run_id, "extract", out)
 
-        doc = await self.db(self.store.document, doc_id)
+        # content_id, size and received_at are fixed at registration.
         content_id = doc["content_id"]
         model = f"{self.classifier.name}@{self.classifier.version}"
         if "classify" in done:
