@@ -107,6 +107,12 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 3: a document's runs and a run's jobs were found by scanning the whole table, once
+    # per document processed (bench/agent_pipeline.py)
+    """
+    CREATE INDEX runs_document ON runs(document_id, started_at);
+    CREATE INDEX jobs_run ON jobs(run_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

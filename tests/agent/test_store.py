@@ -438,3 +438,47 @@ def test_outbox_stats(store: Store) -> None:
     assert oldest == store.conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]
     store.outbox_delete([r.seq for r in store.outbox_batch(10)])
     assert store.outbox_stats() == (0, None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (
+            "SELECT * FROM runs WHERE document_id = ? ORDER BY started_at DESC LIMIT 1",
+            "runs_document",
+        ),
+        ("SELECT * FROM runs WHERE document_id = ? ORDER BY started_at", "runs_document"),
+        ("SELECT * FROM jobs WHERE run_id = ?", "jobs_run"),
+    ],
+)
+def test_per_document_lookups_use_an_index(tmp_path: Path, sql: str, index: str) -> None:
+    """Processing a document looks up its run; a scan would make each document slower
+    than the one before it."""
+    store = Store(tmp_path / "agent.db")
+    try:
+        plan = " / ".join(
+            r["detail"] for r in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",))
+        )
+        assert f"USING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+    finally:
+        store.close()
+
+
+def test_a_version_2_store_gets_the_lookup_indexes_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "agent.db"
+    store = Store(path)
+    _add(store)
+    store.conn.execute("DROP INDEX runs_document")
+    store.conn.execute("DROP INDEX jobs_run")
+    store.conn.execute("PRAGMA user_version = 2")
+    store.close()
+
+    again = Store(path)
+    try:
+        indexes = {r["name"] for r in again.conn.execute("SELECT name FROM sqlite_master")}
+        assert {"runs_document", "jobs_run"} <= indexes
+        assert again.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [d["id"] for d in again.documents()] == ["D1"]
+    finally:
+        again.close()
