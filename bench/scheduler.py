@@ -18,10 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from dwc_core import Scheduler
-
 from bench._pyscheduler import PyScheduler
 from bench.harness import Row
+from dwc_core import Scheduler
 
 BATCH = 64
 HEAPQ = "heapq (pure Python)"

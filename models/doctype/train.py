@@ -24,8 +24,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import dwc_core
 import numpy as np
+
+import dwc_core
 
 MODEL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODEL_DIR.parents[1]
