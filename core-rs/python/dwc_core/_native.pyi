@@ -176,7 +176,11 @@ class ManualClock:
 @final
 class Lease:
     """A task leased to a worker. Pass it (or ``lease_id``) to ``ack``, ``nack`` or
-    ``extend`` before ``expires_at``; after that the task may be delivered again."""
+    ``extend`` before ``expires_at``; after that the task may be delivered again.
+
+    Fields are read-only and made when read: the task id, class and payload are shared
+    with the scheduler until then, so a worker that only acks never pays for them.
+    ``payload`` is the same ``bytes`` object on every read."""
 
     @property
     def lease_id(self) -> int: ...
@@ -374,7 +378,7 @@ class Scheduler:
                 a payload over ``max_payload``; bad backoff numbers; max_attempts < 1.
             DuplicateTaskError: ``task_id`` is already queued, leased or dead-lettered,
                 or ``dedup_key`` is held and ``on_duplicate="refuse"``.
-            TypeError: ``payload`` is not bytes.
+            TypeError: ``task_id`` is not str, or ``payload`` is not bytes.
         """
 
     def enqueue_many(

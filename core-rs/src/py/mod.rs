@@ -10,6 +10,12 @@ mod scheduler;
 
 use pyo3::prelude::*;
 
+/// mimalloc instead of the system allocator, as pydantic-core does: the scheduler makes
+/// and frees small objects (ids, payloads) at a high rate, and glibc's malloc spends a
+/// large share of a batch consolidating its free lists (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::errors::scheduler_err;
 use crate::scheduler::{
     self as core, Backoff, Clock, Config, DedupPolicy, Delivery, Enqueued, Misfire, NackOptions,
-    NackOutcome, Priority, ScheduleSpec, Start, TaskSpec, TaskStatus, TaskTemplate, Time, Trigger,
-    MAX_SPAN,
+    NackOutcome, Payload, Priority, ScheduleSpec, Start, TaskSpec, TaskStatus, TaskTemplate, Time,
+    Trigger, DEFAULT_CLASS, MAX_SPAN,
 };
 
 /// A blocking take waits in slices of this length, re-taking the GIL between them to
@@ -69,7 +70,7 @@ fn priority(s: &str) -> PyResult<Priority> {
 
 fn lease_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     if let Ok(lease) = obj.cast::<Lease>() {
-        return Ok(lease.get().lease_id);
+        return Ok(lease.get().d.lease);
     }
     obj.extract::<u64>().map_err(|_| {
         let ty = obj
@@ -83,9 +84,45 @@ fn lease_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     })
 }
 
-fn payload_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// Every lease id in `leases` (a list, or any iterable, of `Lease`s or ints).
+fn lease_ids(leases: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    if let Ok(list) = leases.cast::<PyList>() {
+        let mut ids = Vec::with_capacity(list.len());
+        for l in list.iter() {
+            ids.push(lease_id(&l)?);
+        }
+        return Ok(ids);
+    }
+    leases.try_iter()?.map(|l| lease_id(&l?)).collect()
+}
+
+/// A task id: one allocation, shared from then on by the scheduler's indexes and the
+/// leases it hands out.
+fn task_id(obj: &Bound<'_, PyAny>) -> PyResult<Arc<str>> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(Arc::from(s.to_str()?)),
+        Err(_) => {
+            let ty = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            Err(PyTypeError::new_err(format!(
+                "task_id must be str, got {ty}"
+            )))
+        }
+    }
+}
+
+/// `bytes` as a payload; `empty` is shared by every task with an empty one.
+fn payload_bytes(obj: &Bound<'_, PyAny>, empty: &Payload) -> PyResult<Payload> {
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(b.as_bytes().to_vec());
+        let b = b.as_bytes();
+        return Ok(if b.is_empty() {
+            empty.clone()
+        } else {
+            Payload::from(b)
+        });
     }
     let ty = obj
         .get_type()
@@ -109,7 +146,7 @@ struct TaskOptions {
     on_duplicate: DedupPolicy,
     max_attempts: u32,
     backoff: [f64; 4],
-    task_class: String,
+    task_class: Arc<str>,
 }
 
 impl TaskOptions {
@@ -123,14 +160,14 @@ impl TaskOptions {
         })
     }
 
-    fn spec(&self, id: String, payload: Vec<u8>, now: Time) -> PyResult<TaskSpec> {
+    fn spec(&self, id: Arc<str>, payload: Payload, now: Time) -> PyResult<TaskSpec> {
         self.spec_with(id, payload, now, self.backoff()?)
     }
 
     fn spec_with(
         &self,
-        id: String,
-        payload: Vec<u8>,
+        id: Arc<str>,
+        payload: Payload,
         now: Time,
         backoff: Backoff,
     ) -> PyResult<TaskSpec> {
@@ -184,7 +221,7 @@ impl TaskOptions {
             "backoff_factor" => self.backoff[1] = value.extract()?,
             "backoff_cap" => self.backoff[2] = value.extract()?,
             "backoff_jitter" => self.backoff[3] = value.extract()?,
-            "task_class" => self.task_class = value.extract()?,
+            "task_class" => self.task_class = Arc::from(value.extract::<&str>()?),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option {other:?}"
@@ -248,54 +285,105 @@ impl ManualClock {
 }
 
 /// A task leased to a worker. Pass it (or its `lease_id`) to `ack`, `nack` or `extend`.
-#[pyclass(frozen, get_all, module = "dwc_core._native")]
+///
+/// It holds the delivery as the core made it, whose id, class and payload are shared with
+/// the scheduler rather than copied, and makes Python objects for its fields when they
+/// are read (the payload's `bytes` once). A batch take then costs one small object per
+/// task, and a worker that only acks never pays for fields it does not read.
+#[pyclass(frozen, module = "dwc_core._native")]
 pub struct Lease {
-    lease_id: u64,
-    task_id: String,
-    payload: Py<PyBytes>,
-    priority: &'static str,
-    task_class: String,
-    attempt: u32,
-    max_attempts: u32,
-    run_at: f64,
-    deadline: Option<f64>,
-    late: bool,
-    expires_at: f64,
-    schedule: Option<String>,
-    last_error: Option<String>,
+    d: Delivery,
+    payload: PyOnceLock<Py<PyBytes>>,
 }
 
 impl Lease {
-    fn from_delivery(py: Python<'_>, d: Delivery) -> Self {
+    fn new(d: Delivery) -> Self {
         Self {
-            lease_id: d.lease,
-            task_id: d.id,
-            payload: PyBytes::new(py, &d.payload).unbind(),
-            priority: d.priority.as_str(),
-            task_class: d.class,
-            attempt: d.attempt,
-            max_attempts: d.max_attempts,
-            run_at: d.run_at.as_secs_f64(),
-            deadline: d.deadline.map(Time::as_secs_f64),
-            late: d.late,
-            expires_at: d.expires_at.as_secs_f64(),
-            schedule: d.schedule,
-            last_error: d.last_error,
+            d,
+            payload: PyOnceLock::new(),
         }
     }
 }
 
 #[pymethods]
 impl Lease {
+    #[getter]
+    fn lease_id(&self) -> u64 {
+        self.d.lease
+    }
+
+    #[getter]
+    fn task_id(&self) -> &str {
+        &self.d.id
+    }
+
+    #[getter]
+    fn payload(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.payload
+            .get_or_init(py, || PyBytes::new(py, &self.d.payload).unbind())
+            .clone_ref(py)
+    }
+
+    #[getter]
+    fn priority(&self) -> &'static str {
+        self.d.priority.as_str()
+    }
+
+    #[getter]
+    fn task_class(&self) -> &str {
+        &self.d.class
+    }
+
+    #[getter]
+    fn attempt(&self) -> u32 {
+        self.d.attempt
+    }
+
+    #[getter]
+    fn max_attempts(&self) -> u32 {
+        self.d.max_attempts
+    }
+
+    #[getter]
+    fn run_at(&self) -> f64 {
+        self.d.run_at.as_secs_f64()
+    }
+
+    #[getter]
+    fn deadline(&self) -> Option<f64> {
+        self.d.deadline.map(Time::as_secs_f64)
+    }
+
+    #[getter]
+    fn late(&self) -> bool {
+        self.d.late
+    }
+
+    #[getter]
+    fn expires_at(&self) -> f64 {
+        self.d.expires_at.as_secs_f64()
+    }
+
+    #[getter]
+    fn schedule(&self) -> Option<&str> {
+        self.d.schedule.as_deref()
+    }
+
+    #[getter]
+    fn last_error(&self) -> Option<&str> {
+        self.d.last_error.as_deref()
+    }
+
     fn __repr__(&self) -> String {
+        let d = &self.d;
         format!(
             "Lease(lease_id={}, task_id={:?}, priority={:?}, attempt={}/{}, late={})",
-            self.lease_id,
-            self.task_id,
-            self.priority,
-            self.attempt,
-            self.max_attempts,
-            if self.late { "True" } else { "False" }
+            d.lease,
+            &*d.id,
+            d.priority.as_str(),
+            d.attempt,
+            d.max_attempts,
+            if d.late { "True" } else { "False" }
         )
     }
 }
@@ -394,6 +482,75 @@ impl SchedulerStats {
 #[pyclass(frozen, module = "dwc_core._native")]
 pub struct Scheduler {
     inner: core::Scheduler,
+    /// Shared by every task that uses them, so the common case allocates neither.
+    default_class: Arc<str>,
+    empty_payload: Payload,
+}
+
+impl Scheduler {
+    fn wrap(inner: core::Scheduler) -> Self {
+        Self {
+            inner,
+            default_class: Arc::from(DEFAULT_CLASS),
+            empty_payload: Payload::from(&[][..]),
+        }
+    }
+
+    fn class_name(&self, class: &str) -> Arc<str> {
+        if class == DEFAULT_CLASS {
+            self.default_class.clone()
+        } else {
+            Arc::from(class)
+        }
+    }
+
+    /// Take up to `max_tasks`; with a timeout, wait with the GIL released, in slices
+    /// so that Ctrl-C gets through.
+    fn deliveries(
+        &self,
+        py: Python<'_>,
+        max_tasks: usize,
+        lease: f64,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<Delivery>> {
+        let lease = positive_duration("lease", lease)?;
+        let Some(t) = timeout else {
+            return self.inner.take(max_tasks, lease).map_err(scheduler_err);
+        };
+        let timeout = duration("timeout", t)?;
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let slice = left.min(WAIT_SLICE);
+            let got = py
+                .detach(|| self.inner.take_wait(max_tasks, lease, slice))
+                .map_err(scheduler_err)?;
+            if !got.is_empty() || left.is_zero() {
+                return Ok(got);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    fn payload(&self, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Payload> {
+        match obj {
+            Some(p) => payload_bytes(p, &self.empty_payload),
+            None => Ok(self.empty_payload.clone()),
+        }
+    }
+}
+
+/// The id `enqueue` returns: the caller's own `str` object when the task was added under
+/// it (no new string), the holder's id when it was merged into a live task.
+fn enqueued_id<'py>(
+    py: Python<'py>,
+    given: &Bound<'py, PyAny>,
+    out: &Enqueued,
+) -> Bound<'py, PyAny> {
+    match out {
+        Enqueued::Added(_) if given.is_exact_instance_of::<PyString>() => given.clone(),
+        Enqueued::Added(id) | Enqueued::Merged(id) => PyString::new(py, id).into_any(),
+    }
 }
 
 fn make_config(
@@ -431,7 +588,7 @@ impl Scheduler {
     ) -> PyResult<Self> {
         let config = make_config(max_payload, journal, class_limits, seed);
         let inner = core::Scheduler::with_clock(config, clock_of(clock)).map_err(scheduler_err)?;
-        Ok(Self { inner })
+        Ok(Self::wrap(inner))
     }
 
     #[staticmethod]
@@ -466,7 +623,7 @@ impl Scheduler {
                 core::Scheduler::restore(config, clock, snapshot.as_deref(), &chunks)
             })
             .map_err(scheduler_err)?;
-        Ok(Self { inner })
+        Ok(Self::wrap(inner))
     }
 
     fn now(&self) -> f64 {
@@ -478,9 +635,9 @@ impl Scheduler {
         max_attempts=5, backoff_base=1.0, backoff_factor=2.0,
         backoff_cap=300.0, backoff_jitter=0.2, task_class="default"))]
     #[allow(clippy::too_many_arguments)]
-    fn enqueue(
+    fn enqueue<'py>(
         &self,
-        task_id: String,
+        task_id: &Bound<'py, PyAny>,
         payload: Option<&Bound<'_, PyAny>>,
         priority: &str,
         run_at: Option<f64>,
@@ -495,7 +652,7 @@ impl Scheduler {
         backoff_cap: f64,
         backoff_jitter: f64,
         task_class: &str,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let opts = TaskOptions {
             priority: self::priority(priority)?,
             run_at,
@@ -506,14 +663,12 @@ impl Scheduler {
             on_duplicate: on_duplicate.parse().map_err(scheduler_err)?,
             max_attempts,
             backoff: [backoff_base, backoff_factor, backoff_cap, backoff_jitter],
-            task_class: task_class.to_owned(),
+            task_class: self.class_name(task_class),
         };
-        let payload = payload.map(payload_bytes).transpose()?.unwrap_or_default();
-        let spec = opts.spec(task_id, payload, self.inner.now())?;
+        let id = self::task_id(task_id)?;
+        let spec = opts.spec(id, self.payload(payload)?, self.inner.now())?;
         let out = self.inner.enqueue(spec).map_err(scheduler_err)?;
-        Ok(match out {
-            Enqueued::Added(id) | Enqueued::Merged(id) => id,
-        })
+        Ok(enqueued_id(task_id.py(), task_id, &out))
     }
 
     #[pyo3(signature = (tasks, *, priority="normal", run_at=None, delay=None,
@@ -521,9 +676,9 @@ impl Scheduler {
         max_attempts=5, backoff_base=1.0, backoff_factor=2.0,
         backoff_cap=300.0, backoff_jitter=0.2, task_class="default"))]
     #[allow(clippy::too_many_arguments)]
-    fn enqueue_many(
+    fn enqueue_many<'py>(
         &self,
-        tasks: &Bound<'_, PyAny>,
+        tasks: &Bound<'py, PyAny>,
         priority: &str,
         run_at: Option<f64>,
         delay: Option<f64>,
@@ -537,7 +692,8 @@ impl Scheduler {
         backoff_cap: f64,
         backoff_jitter: f64,
         task_class: &str,
-    ) -> PyResult<Vec<String>> {
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = tasks.py();
         let shared = TaskOptions {
             priority: self::priority(priority)?,
             run_at,
@@ -548,16 +704,19 @@ impl Scheduler {
             on_duplicate: on_duplicate.parse().map_err(scheduler_err)?,
             max_attempts,
             backoff: [backoff_base, backoff_factor, backoff_cap, backoff_jitter],
-            task_class: task_class.to_owned(),
+            task_class: self.class_name(task_class),
         };
         let now = self.inner.now();
-        let shared_backoff = shared.backoff()?;
-        let mut specs = Vec::with_capacity(tasks.len().unwrap_or(0));
-        for (i, item) in tasks.try_iter()?.enumerate() {
-            let item = item?;
+        // Every (task_id, payload) tuple gets these options: check them once, and copy the
+        // finished spec (a few reference counts) for each item.
+        let template = shared.spec(self.default_class.clone(), self.empty_payload.clone(), now)?;
+        let n = tasks.len().unwrap_or(0);
+        let mut specs = Vec::with_capacity(n);
+        let mut given = Vec::with_capacity(n);
+        let mut add = |i: usize, item: Bound<'py, PyAny>| -> PyResult<()> {
             let at = |e: PyErr| {
-                let ty = e.get_type(item.py());
-                PyErr::from_type(ty, format!("tasks[{i}]: {}", e.value(item.py())))
+                let ty = e.get_type(py);
+                PyErr::from_type(ty, format!("tasks[{i}]: {}", e.value(py)))
             };
             let spec = if let Ok(t) = item.cast::<PyTuple>() {
                 if t.len() != 2 {
@@ -566,28 +725,40 @@ impl Scheduler {
                         t.len()
                     )));
                 }
-                let id: String = t.get_item(0)?.extract().map_err(at)?;
-                let payload = payload_bytes(&t.get_item(1)?).map_err(at)?;
-                shared
-                    .spec_with(id, payload, now, shared_backoff)
-                    .map_err(at)?
+                let id_obj = t.get_item(0)?;
+                let id = self::task_id(&id_obj).map_err(at)?;
+                let payload = payload_bytes(&t.get_item(1)?, &self.empty_payload).map_err(at)?;
+                given.push(id_obj);
+                TaskSpec {
+                    id,
+                    payload,
+                    priority: template.priority,
+                    start: template.start,
+                    deadline: template.deadline,
+                    dedup_key: template.dedup_key.clone(),
+                    on_duplicate: template.on_duplicate,
+                    max_attempts: template.max_attempts,
+                    backoff: template.backoff,
+                    class: template.class.clone(),
+                }
             } else if let Ok(d) = item.cast::<PyDict>() {
                 let mut opts = shared.clone();
                 let mut id = None;
-                let mut payload = Vec::new();
+                let mut payload = self.empty_payload.clone();
                 for (k, v) in d.iter() {
                     let key = k.cast::<PyString>().map_err(|_| {
                         PyTypeError::new_err(format!("tasks[{i}]: option names must be str"))
                     })?;
                     match key.to_str()? {
-                        "task_id" => id = Some(v.extract::<String>().map_err(at)?),
-                        "payload" => payload = payload_bytes(&v).map_err(at)?,
+                        "task_id" => id = Some((self::task_id(&v).map_err(at)?, v)),
+                        "payload" => payload = self.payload(Some(&v)).map_err(at)?,
                         other => opts.set(other, &v).map_err(at)?,
                     }
                 }
-                let id = id.ok_or_else(|| {
+                let (id, id_obj) = id.ok_or_else(|| {
                     PyTypeError::new_err(format!("tasks[{i}]: a dict item needs 'task_id'"))
                 })?;
+                given.push(id_obj);
                 opts.spec(id, payload, now).map_err(at)?
             } else {
                 return Err(PyTypeError::new_err(format!(
@@ -595,55 +766,58 @@ impl Scheduler {
                 )));
             };
             specs.push(spec);
+            Ok(())
+        };
+        if let Ok(list) = tasks.cast::<PyList>() {
+            for (i, item) in list.iter().enumerate() {
+                add(i, item)?;
+            }
+        } else {
+            for (i, item) in tasks.try_iter()?.enumerate() {
+                add(i, item?)?;
+            }
         }
         let out = self
             .inner
             .enqueue_many(specs, true)
             .map_err(scheduler_err)?;
-        Ok(out
-            .into_iter()
-            .map(|e| match e {
-                Enqueued::Added(id) | Enqueued::Merged(id) => id,
-            })
-            .collect())
+        PyList::new(
+            py,
+            out.iter()
+                .zip(&given)
+                .map(|(e, obj)| enqueued_id(py, obj, e)),
+        )
     }
 
     #[pyo3(signature = (*, lease=30.0, timeout=None))]
-    fn take(&self, py: Python<'_>, lease: f64, timeout: Option<f64>) -> PyResult<Option<Lease>> {
-        Ok(self.take_many(py, 1, lease, timeout)?.pop())
+    fn take<'py>(
+        &self,
+        py: Python<'py>,
+        lease: f64,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, Lease>>> {
+        let got = self.deliveries(py, 1, lease, timeout)?;
+        got.into_iter()
+            .next()
+            .map(|d| Bound::new(py, Lease::new(d)))
+            .transpose()
     }
 
     #[pyo3(signature = (max_tasks, *, lease=30.0, timeout=None))]
-    fn take_many(
+    fn take_many<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         max_tasks: usize,
         lease: f64,
         timeout: Option<f64>,
-    ) -> PyResult<Vec<Lease>> {
-        let lease = positive_duration("lease", lease)?;
-        let got = match timeout {
-            None => self.inner.take(max_tasks, lease).map_err(scheduler_err)?,
-            Some(t) => {
-                let timeout = duration("timeout", t)?;
-                let until = Instant::now() + timeout;
-                loop {
-                    let left = until.saturating_duration_since(Instant::now());
-                    let slice = left.min(WAIT_SLICE);
-                    let got = py
-                        .detach(|| self.inner.take_wait(max_tasks, lease, slice))
-                        .map_err(scheduler_err)?;
-                    if !got.is_empty() || left.is_zero() {
-                        break got;
-                    }
-                    py.check_signals()?;
-                }
-            }
-        };
-        Ok(got
+    ) -> PyResult<Bound<'py, PyList>> {
+        let got = self.deliveries(py, max_tasks, lease, timeout)?;
+        // Straight into the list: each delivery is moved once, into its Lease object.
+        let leases = got
             .into_iter()
-            .map(|d| Lease::from_delivery(py, d))
-            .collect())
+            .map(|d| Bound::new(py, Lease::new(d)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, leases)
     }
 
     fn ack(&self, lease: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -651,10 +825,7 @@ impl Scheduler {
     }
 
     fn ack_many(&self, leases: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let ids: Vec<u64> = leases
-            .try_iter()?
-            .map(|l| lease_id(&l?))
-            .collect::<PyResult<_>>()?;
+        let ids = lease_ids(leases)?;
         let failed = self.inner.ack_many(&ids);
         if let Some((_, first)) = failed.first() {
             let msg = failed
@@ -725,13 +896,13 @@ impl Scheduler {
             .dead_letters(limit)
             .into_iter()
             .map(|d| DeadLetter {
-                task_id: d.id,
+                task_id: d.id.to_string(),
                 payload: PyBytes::new(py, &d.payload).unbind(),
                 priority: d.priority.as_str(),
-                task_class: d.class,
+                task_class: d.class.to_string(),
                 attempts: d.attempts,
                 last_error: d.last_error,
-                schedule: d.schedule,
+                schedule: d.schedule.as_deref().map(str::to_owned),
             })
             .collect()
     }
@@ -795,9 +966,9 @@ impl Scheduler {
             misfire_grace: duration("misfire_grace", misfire_grace)?,
             start_at: start_at.map(|t| unix_time("start_at", t)).transpose()?,
             template: TaskTemplate {
-                payload: payload.map(payload_bytes).transpose()?.unwrap_or_default(),
+                payload: self.payload(payload)?,
                 priority: self::priority(priority)?,
-                class: task_class.to_owned(),
+                class: self.class_name(task_class),
                 max_attempts,
                 backoff: Backoff {
                     base: duration("backoff_base", backoff_base)?,

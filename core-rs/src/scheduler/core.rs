@@ -6,8 +6,8 @@
 //! through [`Core::detach`] / [`Core::attach`] or the two hot paths (`take`, `promote`),
 //! which keep those indexes in step; `check_invariants` verifies them in tests.
 
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::durable::{self, Counters, EventRef, Image, Journal, SnapshotRef, Why, FORMAT_VERSION};
@@ -31,16 +31,38 @@ pub const MAX_CLASSES: usize = 4096;
 /// How many expired leases are remembered so a late ack says "expired", not "unknown".
 const EXPIRED_MEMORY: usize = 4096;
 
-/// Order among ready tasks: higher priority first, then earlier run-at, then FIFO.
-type ReadyKey = (Reverse<Priority>, Time, u64);
+/// A time and a number (sequence or lease) packed into one integer that orders like the
+/// pair `(time, number)`: one comparison per B-tree step instead of a tuple's two or
+/// three. Times are at most [`Time::MAX`] (under 2^58 microseconds), so a ready key can
+/// put the priority above them.
+type TimeKey = u128;
+
+const _: () = assert!(Time::MAX.as_micros() < 1 << 58);
+
+fn time_key(t: Time, n: u64) -> TimeKey {
+    ((t.as_micros() as u128) << 64) | n as u128
+}
+
+fn key_time(k: TimeKey) -> Time {
+    Time::from_micros(((k >> 64) & ((1 << 58) - 1)) as i64)
+}
+
+fn key_number(k: TimeKey) -> u64 {
+    k as u64
+}
+
+/// Order among ready tasks: higher priority first, then earlier run-at, then FIFO
+/// (sequence number). The inverted priority sits above the time.
+type ReadyKey = TimeKey;
 
 fn ready_key(t: &Task) -> ReadyKey {
-    (Reverse(t.priority), t.run_at, t.seq)
+    let rank = (Priority::Critical.index() - t.priority.index()) as u128;
+    (rank << 122) | time_key(t.run_at, t.seq)
 }
 
 #[derive(Debug)]
 struct Class {
-    name: String,
+    name: Arc<str>,
     ready: BTreeSet<ReadyKey>,
     leased: u32,
     limit: Option<u32>,
@@ -72,14 +94,16 @@ pub(crate) struct Core {
     max_payload: usize,
     rng: u64,
     tasks: HashMap<u64, Task>,
-    by_id: HashMap<String, u64>,
+    by_id: HashMap<Arc<str>, u64>,
     by_key: HashMap<String, u64>,
     classes: Vec<Class>,
-    class_ix: HashMap<String, u32>,
-    delayed: BTreeSet<(Time, u64)>,
+    class_ix: HashMap<Arc<str>, u32>,
+    /// Pending tasks waiting for their run-at time: `time_key(run_at, seq)`.
+    delayed: BTreeSet<TimeKey>,
     leases: HashMap<u64, u64>,
-    expiry: BTreeSet<(Time, u64)>,
-    expired: HashMap<u64, (String, Time)>,
+    /// Live leases by expiry: `time_key(expires_at, lease)`.
+    expiry: BTreeSet<TimeKey>,
+    expired: HashMap<u64, (Arc<str>, Time)>,
     expired_order: VecDeque<u64>,
     dead: BTreeSet<u64>,
     schedules: BTreeMap<String, Schedule>,
@@ -142,7 +166,7 @@ impl Core {
             if core.tasks.contains_key(&task.seq) {
                 return Err(corrupt("duplicate sequence number", &task));
             }
-            if core.classes.len() >= MAX_CLASSES && !core.class_ix.contains_key(&task.class) {
+            if core.classes.len() >= MAX_CLASSES && !core.class_ix.contains_key(&*task.class) {
                 return Err(corrupt("too many task classes", &task));
             }
             if task.state != TaskState::Dead {
@@ -155,7 +179,8 @@ impl Core {
             if let TaskState::Leased { .. } = task.state {
                 task.state = TaskState::Pending;
             }
-            task.class_ix = core.intern(&task.class);
+            task.class_ix = core.intern_arc(&task.class);
+            task.class = core.classes[task.class_ix as usize].name.clone();
             core.next_seq = core.next_seq.max(task.seq + 1);
             core.attach(task, now);
         }
@@ -183,17 +208,29 @@ impl Core {
     }
 
     fn intern(&mut self, class: &str) -> u32 {
-        if let Some(ix) = self.class_ix.get(class) {
-            return *ix;
+        match self.class_ix.get(class) {
+            Some(ix) => *ix,
+            None => self.add_class(Arc::from(class)),
         }
+    }
+
+    /// As [`Core::intern`], sharing the caller's string if the class is new.
+    fn intern_arc(&mut self, class: &Arc<str>) -> u32 {
+        match self.class_ix.get(&**class) {
+            Some(ix) => *ix,
+            None => self.add_class(class.clone()),
+        }
+    }
+
+    fn add_class(&mut self, name: Arc<str>) -> u32 {
         let ix = self.classes.len() as u32;
+        self.class_ix.insert(name.clone(), ix);
         self.classes.push(Class {
-            name: class.to_owned(),
+            name,
             ready: BTreeSet::new(),
             leased: 0,
             limit: None,
         });
-        self.class_ix.insert(class.to_owned(), ix);
         ix
     }
 
@@ -222,12 +259,12 @@ impl Core {
                     .ready
                     .remove(&ready_key(&task))
                 {
-                    self.delayed.remove(&(task.run_at, seq));
+                    self.delayed.remove(&time_key(task.run_at, seq));
                 }
             }
             TaskState::Leased { lease, expires_at } => {
                 self.leases.remove(&lease);
-                self.expiry.remove(&(expires_at, lease));
+                self.expiry.remove(&time_key(expires_at, lease));
                 let c = &mut self.classes[task.class_ix as usize];
                 c.leased = c.leased.saturating_sub(1);
             }
@@ -235,7 +272,7 @@ impl Core {
                 self.dead.remove(&seq);
             }
         }
-        self.by_id.remove(&task.id);
+        self.by_id.remove(&*task.id);
         if let Some(k) = &task.dedup_key {
             if self.by_key.get(k) == Some(&seq) {
                 self.by_key.remove(k);
@@ -260,12 +297,12 @@ impl Core {
                         .ready
                         .insert(ready_key(&task));
                 } else {
-                    self.delayed.insert((task.run_at, seq));
+                    self.delayed.insert(time_key(task.run_at, seq));
                 }
             }
             TaskState::Leased { lease, expires_at } => {
                 self.leases.insert(lease, seq);
-                self.expiry.insert((expires_at, lease));
+                self.expiry.insert(time_key(expires_at, lease));
                 self.classes[task.class_ix as usize].leased += 1;
             }
             TaskState::Dead => {
@@ -277,7 +314,9 @@ impl Core {
 
     fn note_put(&mut self, seq: u64, why: Why) {
         self.counters.bump(why);
-        if let Some(task) = self.tasks.get(&seq) {
+        if !self.journal.enabled {
+            self.journal.seq += 1;
+        } else if let Some(task) = self.tasks.get(&seq) {
             self.journal.record(&EventRef::Put { task, why });
         }
     }
@@ -288,7 +327,7 @@ impl Core {
     }
 
     fn apply_merge(&mut self, task: &mut Task) {
-        if let Some(m) = task.merge.take() {
+        if let Some(m) = task.merge.take().map(|m| *m) {
             task.payload = m.payload;
             task.priority = task.priority.max(m.priority);
             task.run_at = m.run_at;
@@ -306,17 +345,18 @@ impl Core {
 
     /// Apply everything due at `now`: expired leases, schedule fires, delayed tasks.
     pub fn tick(&mut self, now: Time) {
-        while let Some(&(t, lease)) = self.expiry.first() {
-            if t > now {
+        while let Some(&k) = self.expiry.first() {
+            if key_time(k) > now {
                 break;
             }
-            self.expire(lease, now);
+            self.expire(key_number(k), now);
         }
         self.fire_schedules(now);
-        while let Some(&(t, seq)) = self.delayed.first() {
-            if t > now {
+        while let Some(&k) = self.delayed.first() {
+            if key_time(k) > now {
                 break;
             }
+            let seq = key_number(k);
             self.delayed.pop_first();
             if let Some(task) = self.tasks.get(&seq) {
                 self.classes[task.class_ix as usize]
@@ -329,8 +369,8 @@ impl Core {
     /// The earliest time something will become due, if anything is waiting.
     pub fn next_wakeup(&self) -> Option<Time> {
         [
-            self.delayed.first().map(|x| x.0),
-            self.expiry.first().map(|x| x.0),
+            self.delayed.first().map(|k| key_time(*k)),
+            self.expiry.first().map(|k| key_time(*k)),
             self.timers.first().map(|x| x.0),
         ]
         .into_iter()
@@ -340,7 +380,7 @@ impl Core {
 
     fn expire(&mut self, lease: u64, now: Time) {
         let Some(seq) = self.leases.get(&lease).copied() else {
-            self.expiry.retain(|(_, l)| *l != lease);
+            self.expiry.retain(|k| key_number(*k) != lease);
             return;
         };
         let Some(mut task) = self.detach(seq) else {
@@ -370,13 +410,13 @@ impl Core {
         self.note_put(seq, why);
     }
 
-    fn remember_expired(&mut self, lease: u64, id: &str, at: Time) {
+    fn remember_expired(&mut self, lease: u64, id: &Arc<str>, at: Time) {
         if self.expired_order.len() >= EXPIRED_MEMORY {
             if let Some(old) = self.expired_order.pop_front() {
                 self.expired.remove(&old);
             }
         }
-        self.expired.insert(lease, (id.to_owned(), at));
+        self.expired.insert(lease, (id.clone(), at));
         self.expired_order.push_back(lease);
     }
 
@@ -425,10 +465,12 @@ impl Core {
             fired,
             misfired: due.misfired,
         });
-        let class_ix = self.intern(&template.class);
+        let class_ix = self.intern_arc(&template.class);
+        let class = self.classes[class_ix as usize].name.clone();
+        let schedule: Arc<str> = Arc::from(name);
         for t in due.fires {
-            let id = format!("{name}@{}", t.as_micros());
-            if self.by_id.contains_key(&id) {
+            let id: Arc<str> = Arc::from(format!("{name}@{}", t.as_micros()));
+            if self.by_id.contains_key(&*id) {
                 continue;
             }
             let seq = self.next_seq;
@@ -437,7 +479,7 @@ impl Core {
                 id,
                 payload: template.payload.clone(),
                 priority: template.priority,
-                class: template.class.clone(),
+                class: class.clone(),
                 run_at: t,
                 deadline: template.deadline_after.map(|d| t.saturating_add(d)),
                 dedup_key: None,
@@ -448,7 +490,7 @@ impl Core {
                 late: false,
                 state: TaskState::Pending,
                 last_error: None,
-                schedule: Some(name.to_owned()),
+                schedule: Some(schedule.clone()),
                 merge: None,
                 class_ix,
             };
@@ -480,9 +522,13 @@ impl Core {
         {
             let cap = specs.len();
             let hasher = foldhash::fast::RandomState::default;
-            let mut new_ids: HashSet<&str> = HashSet::with_capacity_and_hasher(cap, hasher());
+            // A single enqueue cannot clash with itself: skip the set (and its allocation).
+            let mut new_ids: HashSet<&str> =
+                HashSet::with_capacity_and_hasher(if cap > 1 { cap } else { 0 }, hasher());
             let mut new_keys: HashMap<&str, &str> = HashMap::with_hasher(hasher());
             let mut new_classes: HashSet<&str> = HashSet::with_hasher(hasher());
+            // Specs of one batch usually share one class string: look it up once.
+            let mut checked_class: Option<&Arc<str>> = None;
             for (i, spec) in specs.iter().enumerate() {
                 spec.validate(self.max_payload).map_err(|e| wrap(i, e))?;
                 run_ats.push(match spec.start {
@@ -492,7 +538,7 @@ impl Core {
                 });
                 if let Some(key) = spec.dedup_key.as_deref() {
                     let holder = match self.by_key.get(key).and_then(|s| self.tasks.get(s)) {
-                        Some(t) => Some(t.id.as_str()),
+                        Some(t) => Some(&*t.id),
                         None => new_keys.get(key).copied(),
                     };
                     if let Some(holder) = holder {
@@ -509,23 +555,35 @@ impl Core {
                     }
                     new_keys.insert(key, &spec.id);
                 }
-                if self.by_id.contains_key(&spec.id) || !new_ids.insert(&spec.id) {
-                    return Err(wrap(i, SchedulerError::DuplicateId(spec.id.clone())));
+                if self.by_id.contains_key(&*spec.id) || (cap > 1 && !new_ids.insert(&spec.id)) {
+                    return Err(wrap(i, SchedulerError::DuplicateId(spec.id.to_string())));
                 }
-                if !self.class_ix.contains_key(&spec.class) && new_classes.insert(&spec.class) {
+                if checked_class.is_some_and(|c| Arc::ptr_eq(c, &spec.class)) {
+                    continue;
+                }
+                if !self.class_ix.contains_key(&*spec.class) && new_classes.insert(&spec.class) {
                     self.check_class_room(&spec.class, new_classes.len() - 1)
                         .map_err(|e| wrap(i, e))?;
                 }
+                checked_class = Some(&spec.class);
             }
         }
         let mut out = Vec::with_capacity(specs.len());
+        let mut class = None;
         for (spec, run_at) in specs.into_iter().zip(run_ats) {
-            out.push(self.enqueue_one(spec, run_at, now));
+            out.push(self.enqueue_one(spec, run_at, now, &mut class));
         }
         Ok(out)
     }
 
-    fn enqueue_one(&mut self, spec: TaskSpec, run_at: Time, now: Time) -> Enqueued {
+    /// `class` caches the last class interned, by pointer, for a batch that shares one.
+    fn enqueue_one(
+        &mut self,
+        spec: TaskSpec,
+        run_at: Time,
+        now: Time,
+        class: &mut Option<(Arc<str>, u32)>,
+    ) -> Enqueued {
         let holder = spec
             .dedup_key
             .as_deref()
@@ -548,7 +606,7 @@ impl Core {
                                 deadline: min_opt(m.deadline, spec.deadline),
                             },
                         };
-                        task.merge = Some(m);
+                        task.merge = Some(Box::new(m));
                     }
                     _ => {
                         task.payload = spec.payload;
@@ -565,13 +623,20 @@ impl Core {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let class_ix = self.intern(&spec.class);
+        let class_ix = match class {
+            Some((c, ix)) if Arc::ptr_eq(c, &spec.class) => *ix,
+            _ => {
+                let ix = self.intern_arc(&spec.class);
+                *class = Some((spec.class.clone(), ix));
+                ix
+            }
+        };
         let id = spec.id.clone();
         let task = Task {
             id: spec.id,
             payload: spec.payload,
             priority: spec.priority,
-            class: spec.class,
+            class: self.classes[class_ix as usize].name.clone(),
             run_at,
             deadline: spec.deadline,
             dedup_key: spec.dedup_key,
@@ -611,13 +676,16 @@ impl Core {
     pub fn take(&mut self, max: usize, lease_for: Duration, now: Time) -> Vec<Delivery> {
         self.tick(now);
         let expires_at = now.saturating_add(lease_for);
-        let mut out = Vec::new();
+        let ready: usize = self.classes.iter().map(|c| c.ready.len()).sum();
+        let mut out = Vec::with_capacity(max.min(ready));
         while out.len() < max {
-            let Some((ix, key)) = self.best_ready() else {
+            let Some((ix, _)) = self.best_ready() else {
                 break;
             };
-            self.classes[ix].ready.remove(&key);
-            let seq = key.2;
+            let Some(key) = self.classes[ix].ready.pop_first() else {
+                break;
+            };
+            let seq = key_number(key);
             let Some(task) = self.tasks.get_mut(&seq) else {
                 continue;
             };
@@ -629,7 +697,7 @@ impl Core {
             task.late |= overdue;
             task.state = TaskState::Leased { lease, expires_at };
             self.leases.insert(lease, seq);
-            self.expiry.insert((expires_at, lease));
+            self.expiry.insert(time_key(expires_at, lease));
             self.classes[ix].leased += 1;
             if first_late {
                 self.counters.late += 1;
@@ -675,7 +743,7 @@ impl Core {
         match self.expired.get(&lease) {
             Some((task, at)) => Err(SchedulerError::LeaseExpired {
                 lease,
-                task: task.clone(),
+                task: task.to_string(),
                 expired_at: *at,
             }),
             None => Err(SchedulerError::UnknownLease(lease)),
@@ -744,8 +812,8 @@ impl Core {
         let new = now.saturating_add(by);
         if let Some(task) = self.tasks.get_mut(&seq) {
             if let TaskState::Leased { expires_at, .. } = task.state {
-                self.expiry.remove(&(expires_at, lease));
-                self.expiry.insert((new, lease));
+                self.expiry.remove(&time_key(expires_at, lease));
+                self.expiry.insert(time_key(new, lease));
                 task.state = TaskState::Leased {
                     lease,
                     expires_at: new,
@@ -816,7 +884,7 @@ impl Core {
             if let Some(holder) = self.by_key.get(key).and_then(|s| self.tasks.get(s)) {
                 return Err(SchedulerError::DuplicateKey {
                     key: key.to_owned(),
-                    holder: holder.id.clone(),
+                    holder: holder.id.to_string(),
                 });
             }
         }
@@ -843,7 +911,7 @@ impl Core {
     pub fn class_limits(&self) -> BTreeMap<String, u32> {
         self.classes
             .iter()
-            .filter_map(|c| c.limit.map(|l| (c.name.clone(), l)))
+            .filter_map(|c| c.limit.map(|l| (c.name.to_string(), l)))
             .collect()
     }
 
@@ -958,20 +1026,25 @@ impl Core {
             counters: self.counters.clone(),
             ..Stats::default()
         };
+        let mut by_class = vec![0usize; self.classes.len()];
         for t in self.tasks.values() {
             if t.state == TaskState::Pending {
                 s.pending += 1;
                 s.pending_by_priority[t.priority.index()] += 1;
-                *s.pending_by_class.entry(t.class.clone()).or_default() += 1;
+                by_class[t.class_ix as usize] += 1;
                 if t.deadline.is_some_and(|d| now > d) {
                     s.overdue += 1;
                 }
             }
         }
         s.ready = s.pending - s.delayed;
-        for c in &self.classes {
+        for (c, pending) in self.classes.iter().zip(by_class) {
+            if pending > 0 {
+                s.pending_by_class.insert(c.name.to_string(), pending);
+            }
             if c.leased > 0 {
-                s.leased_by_class.insert(c.name.clone(), c.leased as usize);
+                s.leased_by_class
+                    .insert(c.name.to_string(), c.leased as usize);
             }
         }
         s
@@ -990,7 +1063,7 @@ impl Core {
             limits: self
                 .classes
                 .iter()
-                .filter_map(|c| c.limit.map(|l| (c.name.as_str(), l)))
+                .filter_map(|c| c.limit.map(|l| (&*c.name, l)))
                 .collect(),
             counters: &self.counters,
         })
@@ -1010,10 +1083,10 @@ impl Core {
             let in_ready = self.classes[t.class_ix as usize]
                 .ready
                 .contains(&ready_key(t));
-            let in_delayed = self.delayed.contains(&(t.run_at, *seq));
+            let in_delayed = self.delayed.contains(&time_key(t.run_at, *seq));
             let in_dead = self.dead.contains(seq);
             let in_lease = matches!(t.state, TaskState::Leased { lease, expires_at }
-                if self.leases.get(&lease) == Some(seq) && self.expiry.contains(&(expires_at, lease)));
+                if self.leases.get(&lease) == Some(seq) && self.expiry.contains(&time_key(expires_at, lease)));
             let places = [in_ready, in_delayed, in_dead, in_lease]
                 .iter()
                 .filter(|x| **x)
@@ -1062,7 +1135,7 @@ impl Core {
             .values()
             .filter_map(|t| {
                 self.status(&t.id)
-                    .map(|s| (t.id.clone(), s, t.attempts, t.payload.clone()))
+                    .map(|s| (t.id.to_string(), s, t.attempts, t.payload.to_vec()))
             })
             .collect();
         v.sort();
@@ -1079,7 +1152,7 @@ impl Core {
         self.by_id
             .get(id)
             .and_then(|s| self.tasks.get(s))
-            .map(|t| t.class.clone())
+            .map(|t| t.class.to_string())
     }
 
     /// Keys of every ready task (tests only).
@@ -1090,8 +1163,8 @@ impl Core {
             .flat_map(|c| c.ready.iter())
             .filter_map(|k| {
                 self.tasks
-                    .get(&k.2)
-                    .map(|t| (t.priority, t.run_at, t.id.clone()))
+                    .get(&key_number(*k))
+                    .map(|t| (t.priority, t.run_at, t.id.to_string()))
             })
             .collect()
     }

@@ -8,6 +8,7 @@
 //! logic (no clock, no random jitter), so a replay cannot diverge from what happened.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -318,7 +319,7 @@ pub(crate) fn load(snapshot: Option<&[u8]>, chunks: &[&[u8]]) -> Result<Image> {
         decode_chunk(chunk, &mut events)?;
     }
     events.sort_by_key(|(seq, _)| *seq);
-    let mut tasks: BTreeMap<String, Task> = std::mem::take(&mut image.tasks)
+    let mut tasks: BTreeMap<Arc<str>, Task> = std::mem::take(&mut image.tasks)
         .into_iter()
         .map(|t| (t.id.clone(), t))
         .collect();
@@ -346,7 +347,7 @@ pub(crate) fn load(snapshot: Option<&[u8]>, chunks: &[&[u8]]) -> Result<Image> {
             }
             Event::Drop { id, why } => {
                 image.counters.bump(why);
-                tasks.remove(&id);
+                tasks.remove(&*id);
             }
             Event::Lease {
                 id,
@@ -359,7 +360,7 @@ pub(crate) fn load(snapshot: Option<&[u8]>, chunks: &[&[u8]]) -> Result<Image> {
                     image.counters.late += 1;
                 }
                 image.next_lease = image.next_lease.max(lease + 1);
-                if let Some(t) = tasks.get_mut(&id) {
+                if let Some(t) = tasks.get_mut(&*id) {
                     t.attempts = attempts;
                     t.late = late;
                     t.state = TaskState::Leased {

@@ -12,7 +12,8 @@
 //! late ([`Delivery::late`]) and counted ([`Counters::late`]).
 //!
 //! [`Scheduler`] is `Sync`: one mutex guards the state and a condition variable wakes
-//! blocked takers. No call runs user code under the lock.
+//! blocked takers (only when there are any: a notify is a system call). No call runs user
+//! code under the lock.
 
 mod core;
 mod durable;
@@ -25,6 +26,7 @@ mod time;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,8 +38,9 @@ pub use self::schedule::{
     MIN_INTERVAL,
 };
 pub use self::task::{
-    Backoff, DeadLetter, DedupPolicy, Delivery, Enqueued, NackOptions, NackOutcome, Priority,
-    Start, TaskSpec, TaskStatus, DEFAULT_CLASS, DEFAULT_MAX_ATTEMPTS, MAX_NAME_LEN, MAX_REASON_LEN,
+    Backoff, DeadLetter, DedupPolicy, Delivery, Enqueued, NackOptions, NackOutcome, Payload,
+    Priority, Start, TaskSpec, TaskStatus, DEFAULT_CLASS, DEFAULT_MAX_ATTEMPTS, MAX_NAME_LEN,
+    MAX_REASON_LEN,
 };
 pub use self::time::{Clock, ManualClock, SystemClock, Time, MAX_SPAN};
 
@@ -105,6 +108,10 @@ impl Config {
 pub struct Scheduler {
     core: Mutex<Core>,
     wake: Condvar,
+    /// Takers blocked in [`Scheduler::take_wait`]. Changed only with `core` locked, so a
+    /// caller that changed the state under the lock and reads 0 afterwards knows no taker
+    /// can be asleep on the old state, and skips the notify.
+    waiters: AtomicUsize,
     clock: Arc<dyn Clock>,
 }
 
@@ -118,6 +125,7 @@ impl Scheduler {
         Ok(Self {
             core: Mutex::new(Core::new(&config)),
             wake: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             clock,
         })
     }
@@ -141,6 +149,7 @@ impl Scheduler {
         Ok(Self {
             core: Mutex::new(core),
             wake: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             clock,
         })
     }
@@ -149,6 +158,14 @@ impl Scheduler {
     /// could cause) does not make the scheduler unusable.
     fn lock(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wake blocked takers after a change that may let them take something. Call it
+    /// after the lock is released.
+    fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake.notify_all();
+        }
     }
 
     pub fn now(&self) -> Time {
@@ -180,7 +197,7 @@ impl Scheduler {
             let mut core = self.lock();
             core.enqueue(specs, self.clock.now(), batch)?
         };
-        self.wake.notify_all();
+        self.notify();
         Ok(out)
     }
 
@@ -232,11 +249,13 @@ impl Scheduler {
             if let Some(recheck) = self.clock.recheck_interval() {
                 wait = wait.min(recheck);
             }
+            self.waiters.fetch_add(1, Ordering::SeqCst);
             core = self
                 .wake
                 .wait_timeout(core, wait)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -246,7 +265,7 @@ impl Scheduler {
     /// dead-lettered if that was its last attempt) or [`SchedulerError::UnknownLease`].
     pub fn ack(&self, lease: u64) -> Result<()> {
         let r = self.lock().ack(lease, self.clock.now());
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -262,7 +281,7 @@ impl Scheduler {
                 }
             }
         }
-        self.wake.notify_all();
+        self.notify();
         failed
     }
 
@@ -270,7 +289,7 @@ impl Scheduler {
     /// dead-letter it when its attempts are used up or `opts.dead_letter` is set.
     pub fn nack(&self, lease: u64, reason: &str, opts: NackOptions) -> Result<NackOutcome> {
         let r = self.lock().nack(lease, reason, opts, self.clock.now());
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -286,7 +305,7 @@ impl Scheduler {
     /// there is no such task.
     pub fn cancel(&self, id: &str) -> bool {
         let r = self.lock().cancel(id);
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -311,7 +330,7 @@ impl Scheduler {
     /// Put a dead-lettered task back in the queue with a fresh retry budget.
     pub fn requeue_dead_letter(&self, id: &str) -> Result<()> {
         let r = self.lock().requeue_dead_letter(id, self.clock.now());
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -319,7 +338,7 @@ impl Scheduler {
     /// pauses the class. Lowering a cap does not revoke leases already taken.
     pub fn set_class_limit(&self, class: &str, limit: Option<u32>) -> Result<()> {
         let r = self.lock().set_class_limit(class, limit);
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -332,7 +351,7 @@ impl Scheduler {
     /// start are unchanged it keeps its place (no fire is skipped or repeated).
     pub fn add_schedule(&self, spec: ScheduleSpec, replace: bool) -> Result<Time> {
         let r = self.lock().add_schedule(spec, replace, self.clock.now());
-        self.wake.notify_all();
+        self.notify();
         r
     }
 
@@ -368,7 +387,7 @@ impl Scheduler {
     /// Apply what is due now (lease expiries, schedule fires) without taking anything.
     pub fn tick(&self) {
         self.lock().tick(self.clock.now());
-        self.wake.notify_all();
+        self.notify();
     }
 
     pub fn stats(&self) -> Stats {

@@ -6,6 +6,7 @@
 //! the same instant twice (say, after a restore) finds the task already there.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike};
@@ -15,7 +16,10 @@ use croner::Cron;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SchedulerError};
-use super::task::{check_name, check_span, Backoff, Priority, DEFAULT_CLASS, DEFAULT_MAX_ATTEMPTS};
+use super::task::{
+    check_name, check_span, payload_serde, Backoff, Payload, Priority, DEFAULT_CLASS,
+    DEFAULT_MAX_ATTEMPTS,
+};
 use super::time::{micros, Time};
 
 /// Longest cron expression accepted.
@@ -70,10 +74,10 @@ impl FromStr for Misfire {
 /// The task each fire enqueues.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskTemplate {
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    #[serde(with = "payload_serde")]
+    pub payload: Payload,
     pub priority: Priority,
-    pub class: String,
+    pub class: Arc<str>,
     pub max_attempts: u32,
     pub backoff: Backoff,
     /// Each fired task's deadline is its fire time plus this.
@@ -83,9 +87,9 @@ pub struct TaskTemplate {
 impl Default for TaskTemplate {
     fn default() -> Self {
         Self {
-            payload: Vec::new(),
+            payload: Payload::from(&[][..]),
             priority: Priority::Normal,
-            class: DEFAULT_CLASS.to_owned(),
+            class: DEFAULT_CLASS.into(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::default(),
             deadline_after: None,

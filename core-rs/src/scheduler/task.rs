@@ -2,6 +2,7 @@
 //! keeps and persists) and its delivery (what a worker gets with a lease).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -175,11 +176,18 @@ pub enum Start {
     After(Duration),
 }
 
+/// A task's payload. Shared, not copied, between the task and its deliveries, so a take
+/// costs a reference count and not an allocation per task.
+pub type Payload = Arc<[u8]>;
+
 /// What the caller asks for. `TaskSpec::new(id, payload)` gives the defaults.
+///
+/// Ids and classes are `Arc<str>` so that the scheduler's indexes, the leases it hands
+/// out and a batch of specs that share one class hold one allocation between them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskSpec {
-    pub id: String,
-    pub payload: Vec<u8>,
+    pub id: Arc<str>,
+    pub payload: Payload,
     pub priority: Priority,
     pub start: Start,
     pub deadline: Option<Time>,
@@ -189,14 +197,14 @@ pub struct TaskSpec {
     pub max_attempts: u32,
     pub backoff: Backoff,
     /// Concurrency-cap class; see [`crate::scheduler::Scheduler::set_class_limit`].
-    pub class: String,
+    pub class: Arc<str>,
 }
 
 pub const DEFAULT_CLASS: &str = "default";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 impl TaskSpec {
-    pub fn new(id: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+    pub fn new(id: impl Into<Arc<str>>, payload: impl Into<Payload>) -> Self {
         Self {
             id: id.into(),
             payload: payload.into(),
@@ -207,7 +215,7 @@ impl TaskSpec {
             on_duplicate: DedupPolicy::Refuse,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::default(),
-            class: DEFAULT_CLASS.to_owned(),
+            class: DEFAULT_CLASS.into(),
         }
     }
 
@@ -220,7 +228,7 @@ impl TaskSpec {
         }
         if self.payload.len() > max_payload {
             return Err(SchedulerError::PayloadTooLarge {
-                id: self.id.clone(),
+                id: self.id.to_string(),
                 size: self.payload.len(),
                 limit: max_payload,
             });
@@ -258,8 +266,8 @@ pub enum TaskStatus {
 /// Work merged into a task while it was leased; applied when that lease ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Merge {
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    #[serde(with = "payload_serde")]
+    pub payload: Payload,
     pub priority: Priority,
     pub run_at: Time,
     pub deadline: Option<Time>,
@@ -268,11 +276,12 @@ pub(crate) struct Merge {
 /// What the scheduler keeps for a task, and what a snapshot or journal stores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Task {
-    pub id: String,
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    pub id: Arc<str>,
+    #[serde(with = "payload_serde")]
+    pub payload: Payload,
     pub priority: Priority,
-    pub class: String,
+    /// Shared with the scheduler's class table.
+    pub class: Arc<str>,
     pub run_at: Time,
     pub deadline: Option<Time>,
     pub dedup_key: Option<String>,
@@ -287,9 +296,10 @@ pub(crate) struct Task {
     pub state: TaskState,
     pub last_error: Option<String>,
     /// The schedule that fired it, if any.
-    pub schedule: Option<String>,
+    pub schedule: Option<Arc<str>>,
+    /// Boxed: rare, and a task record is moved on every state change.
     #[serde(default)]
-    pub merge: Option<Merge>,
+    pub merge: Option<Box<Merge>>,
     /// Index into the scheduler's class table; rebuilt on restore.
     #[serde(skip)]
     pub class_ix: u32,
@@ -299,10 +309,10 @@ pub(crate) struct Task {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     pub lease: u64,
-    pub id: String,
-    pub payload: Vec<u8>,
+    pub id: Arc<str>,
+    pub payload: Payload,
     pub priority: Priority,
-    pub class: String,
+    pub class: Arc<str>,
     /// 1 for the first delivery.
     pub attempt: u32,
     pub max_attempts: u32,
@@ -311,7 +321,7 @@ pub struct Delivery {
     /// The deadline had passed when this (or an earlier) delivery was made.
     pub late: bool,
     pub expires_at: Time,
-    pub schedule: Option<String>,
+    pub schedule: Option<Arc<str>>,
     /// The reason given with the last nack, if any.
     pub last_error: Option<String>,
 }
@@ -319,21 +329,21 @@ pub struct Delivery {
 /// A task that failed `max_attempts` times (or was nacked as permanent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
-    pub id: String,
-    pub payload: Vec<u8>,
+    pub id: Arc<str>,
+    pub payload: Payload,
     pub priority: Priority,
-    pub class: String,
+    pub class: Arc<str>,
     pub attempts: u32,
     pub last_error: Option<String>,
-    pub schedule: Option<String>,
+    pub schedule: Option<Arc<str>>,
 }
 
 /// What [`crate::scheduler::Scheduler::enqueue`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Enqueued {
-    Added(String),
+    Added(Arc<str>),
     /// Merged into the live task with this id.
-    Merged(String),
+    Merged(Arc<str>),
 }
 
 impl Enqueued {
@@ -358,6 +368,22 @@ pub struct NackOptions {
 pub enum NackOutcome {
     Retry { at: Time },
     DeadLettered,
+}
+
+/// Payloads are written as MessagePack bytes, exactly as `serde_bytes` wrote the
+/// `Vec<u8>` they used to be, so snapshots and journals keep their format.
+pub(crate) mod payload_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Payload;
+
+    pub fn serialize<S: Serializer>(p: &Payload, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(p)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Payload, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|b| Payload::from(b.into_vec()))
+    }
 }
 
 /// Cut `s` to at most `max` bytes at a character boundary.
@@ -435,7 +461,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("max_attempts=0"), "{e}");
         let e = TaskSpec {
-            id: String::new(),
+            id: "".into(),
             ..ok.clone()
         }
         .validate(10)

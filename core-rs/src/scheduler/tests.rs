@@ -45,7 +45,7 @@ fn spec(id: &str) -> TaskSpec {
 }
 
 fn ids(d: &[Delivery]) -> Vec<&str> {
-    d.iter().map(|x| x.id.as_str()).collect()
+    d.iter().map(|x| x.id.as_ref()).collect()
 }
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -173,7 +173,7 @@ fn nack_retries_with_backoff_then_dead_letters() {
     let dead = s.dead_letters(10);
     assert_eq!(
         (
-            dead[0].id.as_str(),
+            dead[0].id.as_ref(),
             dead[0].attempts,
             dead[0].last_error.as_deref()
         ),
@@ -286,10 +286,10 @@ fn deadline_passed_is_flagged_and_counted_once() {
     clock.advance(secs(6.0));
     assert_eq!(s.stats().overdue, 1);
     let d = s.take(2, secs(1.0)).unwrap();
-    assert_eq!((d[0].id.as_str(), d[0].late, d[1].late), ("a", true, false));
+    assert_eq!((d[0].id.as_ref(), d[0].late, d[1].late), ("a", true, false));
     clock.advance(secs(1.0)); // both leases expire; "a" is delivered late again
     let d = s.take(2, LEASE).unwrap();
-    assert!(d.iter().any(|x| x.id == "a" && x.late));
+    assert!(d.iter().any(|x| &*x.id == "a" && x.late));
     assert_eq!(s.stats().counters.late, 1);
 }
 
@@ -319,7 +319,7 @@ fn dedup_refuse_and_merge() {
             dedup_key: Some("k".into()),
             on_duplicate: DedupPolicy::Merge,
             priority: Priority::High,
-            payload: b"newer".to_vec(),
+            payload: b"newer".to_vec().into(),
             ..spec("b")
         })
         .unwrap();
@@ -328,8 +328,8 @@ fn dedup_refuse_and_merge() {
     assert_eq!(
         (
             d.len(),
-            d[0].id.as_str(),
-            d[0].payload.as_slice(),
+            d[0].id.as_ref(),
+            d[0].payload.as_ref(),
             d[0].priority
         ),
         (1, "a", &b"newer"[..], Priority::High)
@@ -338,7 +338,7 @@ fn dedup_refuse_and_merge() {
     let m = TaskSpec {
         dedup_key: Some("k".into()),
         on_duplicate: DedupPolicy::Merge,
-        payload: b"third".to_vec(),
+        payload: b"third".to_vec().into(),
         ..spec("c")
     };
     assert_eq!(s.enqueue(m).unwrap(), Enqueued::Merged("a".into()));
@@ -346,7 +346,7 @@ fn dedup_refuse_and_merge() {
     s.ack(d[0].lease).unwrap();
     let d = s.take(5, LEASE).unwrap();
     assert_eq!(
-        (d[0].id.as_str(), d[0].payload.as_slice(), d[0].attempt),
+        (d[0].id.as_ref(), d[0].payload.as_ref(), d[0].attempt),
         ("a", &b"third"[..], 1)
     );
     s.ack(d[0].lease).unwrap();
@@ -437,7 +437,7 @@ fn enqueue_many_is_all_or_nothing() {
         .unwrap_err();
     assert!(matches!(e.root(), SchedulerError::DuplicateId(_)));
     let big = TaskSpec {
-        payload: vec![0; DEFAULT_MAX_PAYLOAD + 1],
+        payload: vec![0; DEFAULT_MAX_PAYLOAD + 1].into(),
         ..spec("big")
     };
     let e = s.enqueue_many(vec![spec("a"), big], true).unwrap_err();
@@ -463,7 +463,7 @@ fn enqueue_many_is_all_or_nothing() {
 fn interval_schedule_fires_tasks() {
     let (s, clock) = sched();
     let mut sp = ScheduleSpec::new("tick", Trigger::Interval { every: secs(10.0) });
-    sp.template.payload = b"p".to_vec();
+    sp.template.payload = b"p".to_vec().into();
     sp.template.deadline_after = Some(secs(2.0));
     let first = s.add_schedule(sp.clone(), false).unwrap();
     assert_eq!(first, s.now().saturating_add(secs(10.0)));
@@ -476,14 +476,10 @@ fn interval_schedule_fires_tasks() {
     let d = s.take(5, LEASE).unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!(
-        (
-            d[0].schedule.as_deref(),
-            d[0].run_at,
-            d[0].payload.as_slice()
-        ),
+        (d[0].schedule.as_deref(), d[0].run_at, d[0].payload.as_ref()),
         (Some("tick"), first, &b"p"[..])
     );
-    assert_eq!(d[0].id, format!("tick@{}", first.as_micros()));
+    assert_eq!(*d[0].id, format!("tick@{}", first.as_micros()));
     assert_eq!(d[0].deadline, Some(first.saturating_add(secs(2.0))));
     s.ack(d[0].lease).unwrap();
     assert_eq!(
@@ -791,7 +787,7 @@ fn many_threads_no_deadlock_no_loss_no_duplicate() {
                         s.nack(d.lease, "retry me", NackOptions::default()).unwrap();
                     } else {
                         s.ack(d.lease).unwrap();
-                        *acked.lock().unwrap().entry(d.id).or_default() += 1;
+                        *acked.lock().unwrap().entry(d.id.to_string()).or_default() += 1;
                         done.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -883,13 +879,13 @@ proptest! {
                         priority: Priority::ALL[prio],
                         start: Start::After(Duration::from_millis(delay_ms)),
                         dedup_key: key.map(|k| format!("k{k}")),
-                        class: format!("c{class}"),
+                        class: format!("c{class}").into(),
                         max_attempts,
                         ..spec(&id)
                     };
                     match s.enqueue(sp) {
                         Ok(Enqueued::Added(got)) => {
-                            prop_assert_eq!(&got, &id);
+                            prop_assert_eq!(&*got, id.as_str());
                             enqueued_at.insert(id.clone(), next_id);
                             live.insert(id);
                         }
@@ -901,7 +897,7 @@ proptest! {
                 Op::Take { n, lease_ms } => {
                     let got = s.take(n, Duration::from_millis(lease_ms)).unwrap();
                     // Order: sorted by (priority desc, run-at, enqueue order).
-                    let key = |d: &Delivery| (Reverse(d.priority), d.run_at, enqueued_at[&d.id]);
+                    let key = |d: &Delivery| (Reverse(d.priority), d.run_at, enqueued_at[&*d.id]);
                     prop_assert!(got.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "out of order: {:?}", ids(&got));
                     // Nothing left ready that should have gone before a delivered task,
                     // unless its class is capped.
@@ -915,12 +911,12 @@ proptest! {
                         }
                     }
                     for d in got {
-                        prop_assert!(live.contains(&d.id), "delivered unknown task {}", d.id);
+                        prop_assert!(live.contains(&*d.id), "delivered unknown task {}", d.id);
                         // No task is leased twice at once.
-                        let twice = held.iter().any(|h| h.id == d.id && h.expires_at > now);
+                        let twice = held.iter().any(|h| *h.id == *d.id && h.expires_at > now);
                         prop_assert!(!twice, "{} delivered while leased", d.id);
-                        held.retain(|h| h.id != d.id);
-                        held.push(Held { lease: d.lease, id: d.id, expires_at: d.expires_at });
+                        held.retain(|h| *h.id != *d.id);
+                        held.push(Held { lease: d.lease, id: d.id.to_string(), expires_at: d.expires_at });
                     }
                 }
                 Op::Ack(i) if !held.is_empty() => {
